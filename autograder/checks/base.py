@@ -1,0 +1,194 @@
+"""What a check is: a probe (worker side, untrusted) and a judge (parent side, trusted).
+
+A ``probe(ns, inputs)`` calls the submission's names held by ``ns`` on fixed inputs and
+returns a dict of plain values. The same probe runs on the reference solution; the
+``judge(student, reference)`` compares the two in the trusted parent and returns a
+``Verdict``. ``prepare(ns)`` (optional) runs on the reference only and produces inputs —
+reference weights, say — that are handed to the student's probe as plain data.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from ..plaindata import MetaTensor, Opaque, describe
+
+
+@dataclass
+class Verdict:
+    fraction: float  # share of the check's points earned, in [0, 1]
+    message: str = ""
+
+    @classmethod
+    def passed(cls, message: str = "passed") -> "Verdict":
+        return cls(1.0, message)
+
+    @classmethod
+    def failed(cls, message: str) -> "Verdict":
+        return cls(0.0, message)
+
+
+class Mismatch(Exception):
+    """Raised inside a judge: the submission's output is wrong; the text says how."""
+
+
+@dataclass
+class Check:
+    item: str
+    name: str
+    probe: Callable[[Any, dict], dict]
+    judge: Callable[[dict, dict], Verdict] | None = None
+    prepare: Callable[[Any], dict] | None = None
+    weight: float = 1.0
+    hint: str = ""
+    visible: bool = True
+    timeout: float = 30.0
+    uses: tuple[str, ...] = ()
+    seed: int = 0
+    description: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.item}.{self.name}"
+
+    def needs(self) -> tuple[str, ...]:
+        return self.uses or (self.item,)
+
+    def evaluate(self, student: dict, reference: dict) -> Verdict:
+        """Run the judge; a ``Mismatch`` (or a malformed output) becomes a failed verdict with the hint."""
+        judge = self.judge or judge_all_close()
+        try:
+            verdict = judge(student, reference)
+        except Mismatch as err:
+            verdict = Verdict.failed(str(err))
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as err:
+            verdict = Verdict.failed(f"output could not be compared ({err.__class__.__name__}: {err})")
+        if not 0.0 <= verdict.fraction <= 1.0 or math.isnan(verdict.fraction):
+            verdict = Verdict(min(max(0.0, verdict.fraction if verdict.fraction == verdict.fraction else 0.0), 1.0),
+                              verdict.message)
+        if verdict.fraction < 1.0 and self.hint and self.hint not in verdict.message:
+            verdict.message = f"{verdict.message} — {self.hint}"
+        return verdict
+
+
+@dataclass
+class ExerciseChecks:
+    """All checks of one ``NN_slug`` exercise, in report order."""
+
+    slug: str
+    checks: list[Check] = field(default_factory=list)
+
+    def check(self, item: str, name: str | None = None, **options):
+        """Decorator registering a probe: ``@ex.check("kl_divergence", "zero_at_prior", hint=...)``."""
+
+        def register(probe):
+            self.checks.append(Check(item=item, name=name or probe.__name__, probe=probe, **options))
+            return probe
+
+        return register
+
+    def by_id(self) -> dict[str, Check]:
+        return {c.id: c for c in self.checks}
+
+
+# ---------------------------------------------------------------- judging helpers
+def capture(fn: Callable[[], Any]):
+    """Probe helper: run ``fn``; an exception becomes ``{"raised": "Type: message"}`` instead of stopping the probe."""
+    try:
+        return fn()
+    except NotImplementedError:
+        raise
+    except Exception as err:  # noqa: BLE001 - student code may raise anything
+        return {"raised": f"{err.__class__.__name__}: {str(err).strip()[:300]}"}
+
+
+def raised(value) -> str | None:
+    """Judge helper: the error text recorded by ``capture``, if any."""
+    if isinstance(value, dict) and set(value) == {"raised"} and isinstance(value["raised"], str):
+        return value["raised"]
+    return None
+
+
+def tensor_of(value, what: str) -> torch.Tensor:
+    """Require a real tensor (not an opaque object, number or meta tensor)."""
+    if raised(value):
+        raise Mismatch(f"computing {what} raised {raised(value)}")
+    if isinstance(value, Opaque):
+        raise Mismatch(f"{what} should be a torch.Tensor but was {value.type_name}")
+    if not isinstance(value, torch.Tensor):
+        raise Mismatch(f"{what} should be a torch.Tensor but was {describe(value)}")
+    return value
+
+
+def number_of(value, what: str) -> float:
+    if raised(value):
+        raise Mismatch(f"computing {what} raised {raised(value)}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            return float(value.reshape(()).item())
+        raise Mismatch(f"{what} should be a number but was {describe(value)}")
+    return float(value)
+
+
+def assert_close(actual, expected, what: str, atol: float = 1e-5, rtol: float = 1e-4, check_dtype: bool = True):
+    """Tensor/number comparison with shape, dtype and value messages."""
+    if raised(actual):
+        raise Mismatch(f"computing {what} raised {raised(actual)}")
+    if isinstance(expected, MetaTensor):
+        if not isinstance(actual, MetaTensor):
+            raise Mismatch(f"{what}: expected a tensor on the meta device, got {describe(actual)}")
+        if actual.shape != expected.shape or actual.dtype != expected.dtype:
+            raise Mismatch(f"{what}: expected {expected}, got {actual}")
+        return
+    if isinstance(expected, torch.Tensor):
+        actual = tensor_of(actual, what)
+        if actual.shape != expected.shape:
+            raise Mismatch(f"{what} has shape {tuple(actual.shape)}, expected {tuple(expected.shape)}")
+        if check_dtype and actual.dtype != expected.dtype:
+            raise Mismatch(f"{what} has dtype {actual.dtype}, expected {expected.dtype}")
+        a, e = actual.double(), expected.double()
+        finite = torch.isfinite(e)
+        if not torch.equal(torch.isfinite(a), finite):
+            raise Mismatch(f"{what} contains NaN or inf where the reference does not")
+        if a.numel() and not torch.allclose(a[finite], e[finite], atol=atol, rtol=rtol):
+            worst = (a[finite] - e[finite]).abs().max().item()
+            raise Mismatch(f"{what} differs from the reference by up to {worst:.3g} (tolerance atol={atol:g}, rtol={rtol:g})")
+        return
+    if isinstance(expected, (int, float)) and not isinstance(expected, bool):
+        got = number_of(actual, what)
+        if not math.isclose(got, float(expected), abs_tol=atol, rel_tol=rtol):
+            raise Mismatch(f"{what} is {got:.6g}, expected {float(expected):.6g} (tolerance atol={atol:g}, rtol={rtol:g})")
+        return
+    if isinstance(expected, list):
+        if not isinstance(actual, list) or len(actual) != len(expected):
+            raise Mismatch(f"{what} should be a sequence of {len(expected)} values, got {describe(actual)}")
+        for i, (a, e) in enumerate(zip(actual, expected)):
+            assert_close(a, e, f"{what}[{i}]", atol=atol, rtol=rtol, check_dtype=check_dtype)
+        return
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            raise Mismatch(f"{what} should be a dict, got {describe(actual)}")
+        for key, e in expected.items():
+            if key not in actual:
+                raise Mismatch(f"{what} lacks the key {key!r}")
+            assert_close(actual[key], e, f"{what}[{key!r}]", atol=atol, rtol=rtol, check_dtype=check_dtype)
+        return
+    if type(actual) is not type(expected) or actual != expected:
+        raise Mismatch(f"{what} is {actual!r}, expected {expected!r}")
+
+
+def judge_all_close(atol: float = 1e-5, rtol: float = 1e-4, check_dtype: bool = True, labels: dict | None = None):
+    """Judge: every key of the reference output must match within tolerance."""
+
+    def judge(student: dict, reference: dict) -> Verdict:
+        for key, expected in reference.items():
+            what = (labels or {}).get(key, key)
+            if key not in student:
+                raise Mismatch(f"{what} was not produced")
+            assert_close(student[key], expected, what, atol=atol, rtol=rtol, check_dtype=check_dtype)
+        return Verdict.passed()
+
+    return judge

@@ -1,0 +1,254 @@
+"""Parent side of the worker protocol: spawn, stream, time out, replace crashed workers.
+
+Every check gets a ``CheckRun`` (status, outputs or message). A hang or crash fails only
+the check that was running; a fresh worker then grades the remaining checks.
+"""
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .plaindata import PlainDataError, decode
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MAX_LINE_BYTES = 64 * 1024 * 1024
+LOG_TAIL_BYTES = 2000
+
+
+@dataclass
+class Limits:
+    load_seconds: float = 120.0  # reading and executing the notebook's selected cells
+    submission_seconds: float = 600.0  # everything for one notebook, restarts included
+    file_size_bytes: int = 64 * 1024 * 1024
+    threads: int = 1
+
+
+@dataclass
+class CheckRun:
+    status: str  # ok | not_implemented | error | missing | timeout | crashed | load_failed | not_run
+    message: str = ""
+    outputs: dict | None = None
+    inputs: object = None  # reference mode: plain inputs prepared for students
+    seconds: float = 0.0
+
+
+@dataclass
+class WorkerReport:
+    runs: dict[str, CheckRun] = field(default_factory=dict)
+    load_errors: list[dict] = field(default_factory=list)
+    mode: str = ""
+    restarts: int = 0
+    seconds: float = 0.0
+    log_tail: str = ""
+
+
+def _scrubbed_env(result_fd: int, home: str) -> dict:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": home,
+        "TMPDIR": home,
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": str(REPO_ROOT),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "MPLBACKEND": "Agg",
+        "COURSE_OFFLINE": "1",
+        "COURSE_GRADING": "1",
+        "CUDA_VISIBLE_DEVICES": "",
+        "GRADER_RESULT_FD": str(result_fd),
+    }
+    return env
+
+
+class _Worker:
+    """One worker process and the buffered lines of its result pipe."""
+
+    def __init__(self, job: dict, limits: Limits, workdir: str):
+        read_fd, write_fd = os.pipe()
+        self.log_path = Path(workdir) / "worker.log"
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "autograder.worker"],
+            stdin=subprocess.PIPE, stdout=self.log, stderr=subprocess.STDOUT,
+            pass_fds=(write_fd,), cwd=workdir, env=_scrubbed_env(write_fd, workdir),
+            start_new_session=True, close_fds=True,
+        )
+        os.close(write_fd)
+        self.fd = read_fd
+        os.set_blocking(read_fd, False)
+        self.buffer = b""
+        self.eof = False
+        try:
+            self.proc.stdin.write(json.dumps(job).encode("utf-8"))
+            self.proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(read_fd, selectors.EVENT_READ)
+
+    def next_event(self, deadline: float):
+        """The next JSON event, ``"timeout"`` or ``"eof"``; malformed lines raise ``PlainDataError``."""
+        while True:
+            if b"\n" in self.buffer:
+                line, self.buffer = self.buffer.split(b"\n", 1)
+                try:
+                    event = json.loads(line)
+                except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                    raise PlainDataError(f"unreadable result line ({err.__class__.__name__})") from err
+                if type(event) is not dict or type(event.get("event")) is not str:
+                    raise PlainDataError("result line is not an event")
+                return event
+            if self.eof:
+                return "eof"
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return "timeout"
+            if not self.selector.select(timeout=min(remaining, 1.0)):
+                continue
+            chunk = os.read(self.fd, 1 << 20)
+            if not chunk:
+                self.eof = True
+            self.buffer += chunk
+            if len(self.buffer) > MAX_LINE_BYTES:
+                raise PlainDataError("result line larger than any check produces")
+
+    def stop(self) -> str:
+        """Kill the whole process group; returns how the worker ended."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            code = self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            code = None
+        self.selector.close()
+        os.close(self.fd)
+        self.log.close()
+        if code is None:
+            return "did not stop"
+        if code < 0:
+            try:
+                return f"killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"killed by signal {-code}"
+        return f"exit code {code}"
+
+    def tail(self) -> str:
+        try:
+            data = self.log_path.read_bytes()[-LOG_TAIL_BYTES:]
+        except OSError:
+            return ""
+        return data.decode("utf-8", "replace")
+
+
+def run_checks(notebook: str | Path, exercise: str, checks: dict, limits: Limits | None = None,
+               mode: str = "student", inputs: dict | None = None) -> WorkerReport:
+    """Run the probes of ``checks`` (id -> Check) on ``notebook``, replacing workers that hang or crash."""
+    limits = limits or Limits()
+    report = WorkerReport()
+    remaining = list(checks)
+    started = time.monotonic()
+    budget_end = started + limits.submission_seconds
+    with tempfile.TemporaryDirectory(prefix="grader-") as workdir:
+        while remaining:
+            if time.monotonic() >= budget_end:
+                for cid in remaining:
+                    report.runs[cid] = CheckRun("not_run", f"not run: the notebook used its whole time budget "
+                                                           f"({limits.submission_seconds:.0f} s)")
+                break
+            job = {"notebook": str(Path(notebook).resolve()), "exercise": exercise, "checks": remaining,
+                   "mode": mode, "inputs": {k: v for k, v in (inputs or {}).items() if k in remaining},
+                   "threads": limits.threads, "file_size_bytes": limits.file_size_bytes,
+                   "cpu_seconds": int(limits.submission_seconds * 2) + 30}
+            worker = _Worker(job, limits, workdir)
+            outcome = _drive(worker, checks, remaining, report, limits, budget_end)
+            how = worker.stop()
+            if outcome is None:
+                break
+            kind, current = outcome
+            report.log_tail = worker.tail()
+            if current is None:  # failed while loading: nothing can be graded
+                message = {
+                    "timeout": f"loading the notebook took longer than {limits.load_seconds:.0f} s "
+                               "(is a training loop or a long computation left at the top level of a graded cell?)",
+                    "eof": f"the notebook crashed the grader while loading ({how})",
+                    "garbled": "the notebook produced unreadable results while loading",
+                }[kind]
+                for cid in remaining:
+                    report.runs[cid] = CheckRun("load_failed", message)
+                break
+            report.runs[current] = CheckRun(
+                "timeout" if kind == "timeout" else "crashed",
+                {
+                    "timeout": f"timed out after {checks[current].timeout:.0f} s (an infinite loop, or far too much work?)",
+                    "eof": f"the check crashed the process ({how}); the other checks ran in a fresh process",
+                    "garbled": "the check produced unreadable results",
+                }[kind],
+            )
+            remaining = [cid for cid in remaining if cid not in report.runs]
+            report.restarts += 1
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _drive(worker: _Worker, checks: dict, remaining: list[str], report: WorkerReport, limits: Limits,
+           budget_end: float):
+    """Consume events until ``done`` (returns None) or a failure (returns (kind, check id or None))."""
+    current = None
+    loaded = False
+    deadline = min(time.monotonic() + limits.load_seconds, budget_end)
+    check_started = time.monotonic()
+    while True:
+        try:
+            event = worker.next_event(deadline)
+        except PlainDataError:
+            return "garbled", current
+        if event in ("timeout", "eof"):
+            return event, current
+        kind = event["event"]
+        if kind == "load_failed" and not loaded:
+            for cid in remaining:
+                report.runs[cid] = CheckRun("load_failed", str(event.get("message", "the notebook could not be loaded")))
+            return None
+        if kind == "loaded" and not loaded:
+            loaded = True
+            errors = event.get("errors")
+            report.load_errors = errors if isinstance(errors, list) else []
+            report.mode = str(event.get("mode", ""))
+        elif kind == "start" and loaded and event.get("id") in checks and event.get("id") not in report.runs:
+            current = event["id"]
+            check_started = time.monotonic()
+            deadline = min(check_started + checks[current].timeout, budget_end)
+        elif kind == "result" and current is not None and event.get("id") == current:
+            report.runs[current] = _check_run(event, time.monotonic() - check_started)
+            current = None
+        elif kind == "done" and loaded:
+            missing = [cid for cid in remaining if cid not in report.runs]
+            return ("garbled", missing[0]) if missing else None
+        else:
+            return "garbled", current
+
+
+def _check_run(event: dict, seconds: float) -> CheckRun:
+    status = event.get("status")
+    if status not in ("ok", "not_implemented", "error", "missing"):
+        return CheckRun("error", "unreadable check result", seconds=seconds)
+    if status != "ok":
+        return CheckRun(status, str(event.get("message", ""))[:2000], seconds=seconds)
+    try:
+        outputs = decode(event.get("outputs"))
+    except (PlainDataError, ValueError, TypeError) as err:
+        return CheckRun("error", f"the outputs were not plain data ({err})", seconds=seconds)
+    if not isinstance(outputs, dict):
+        return CheckRun("error", "the outputs were not a dict", seconds=seconds)
+    return CheckRun("ok", "", outputs=outputs, inputs=event.get("inputs"), seconds=seconds)

@@ -1,0 +1,128 @@
+"""Worker process: load one notebook, run probes, stream plain-data results to the parent.
+
+Started by ``autograder.runner`` as ``python -m autograder.worker`` with a job (JSON) on
+stdin and a pipe file descriptor in ``GRADER_RESULT_FD``. It writes one JSON line per
+event: ``loaded``, then ``start``/``result`` per check, then ``done``. Student code runs
+only here; nothing it returns leaves this process except through ``plaindata.encode``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+
+
+class Channel:
+    """Line-oriented JSON writer on the result pipe."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def send(self, **event) -> None:
+        data = (json.dumps(event, allow_nan=False) + "\n").encode("utf-8")
+        view = memoryview(data)
+        while view:
+            written = os.write(self.fd, view)
+            view = view[written:]
+
+
+def _where(err: BaseException) -> str:
+    """``(cell 4, line 7)`` for the innermost frame inside the notebook, if any."""
+    for frame in reversed(traceback.extract_tb(err.__traceback__)):
+        if "[cell " in frame.filename:
+            cell = frame.filename.rsplit("[cell ", 1)[1].rstrip("]")
+            return f" (cell {cell}, line {frame.lineno})"
+    return ""
+
+
+def describe_exception(err: BaseException) -> tuple[str, str]:
+    """(status, message) for a probe that raised."""
+    if isinstance(err, NotImplementedError):
+        return "not_implemented", "not implemented yet: the stub still raises NotImplementedError"
+    text = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
+    return "error", f"raised {err.__class__.__name__}{': ' + text if text else ''}{_where(err)}"
+
+
+def run_job(job: dict, channel: Channel) -> None:
+    import torch
+
+    from vaegan.devices import seed_everything
+    from vaegan.notebooks import NotebookLoadError, load_notebook
+
+    from .checks import checks_for
+    from .plaindata import decode, encode
+
+    torch.set_num_threads(int(job.get("threads", 1)))
+    try:
+        loaded = load_notebook(job["notebook"], exercise=job["exercise"])
+    except NotebookLoadError as err:
+        channel.send(event="load_failed", message=str(err))
+        return
+    channel.send(
+        event="loaded",
+        mode=loaded.mode,
+        errors=[{"cell": e.cell, "names": list(e.names), "message": e.message} for e in loaded.errors],
+    )
+    by_id = checks_for(job["exercise"]).by_id()
+    reference_mode = job.get("mode") == "reference"
+    for check_id in job["checks"]:
+        check = by_id[check_id]
+        channel.send(event="start", id=check_id)
+        missing = loaded.missing(check.needs())
+        if missing:
+            reasons = []
+            for name in missing:
+                err = loaded.error_for(name)
+                reasons.append(f"{name} is not defined" + (f" because {err.message}" if err else
+                               " (run its cell, and keep the name exactly as given)"))
+            channel.send(event="result", id=check_id, status="missing", message="; ".join(reasons))
+            continue
+        try:
+            seed_everything(check.seed)
+            if reference_mode and check.prepare is not None:
+                inputs_plain = encode(check.prepare(loaded.module))
+            else:
+                inputs_plain = job.get("inputs", {}).get(check_id, {})
+            outputs = check.probe(loaded.module, decode(inputs_plain))
+            if not isinstance(outputs, dict):
+                raise TypeError("probe must return a dict")
+            event = {"event": "result", "id": check_id, "status": "ok", "outputs": encode(outputs)}
+            if reference_mode:
+                event["inputs"] = inputs_plain
+            channel.send(**event)
+        except BaseException as err:  # noqa: BLE001 - any failure of student code is a result
+            if isinstance(err, KeyboardInterrupt):
+                raise
+            status, message = describe_exception(err)
+            if isinstance(err, SystemExit):
+                status, message = "error", "called sys.exit() / exit() while being graded"
+            channel.send(event="result", id=check_id, status=status, message=message)
+    channel.send(event="done")
+
+
+def apply_limits(job: dict) -> None:
+    """Resource limits set before any student code runs (the hardened sandbox adds more)."""
+    import resource
+
+    size = int(job.get("file_size_bytes", 64 * 1024 * 1024))
+    cpu = int(job.get("cpu_seconds", 1200))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+
+
+def main() -> int:
+    fd = int(os.environ["GRADER_RESULT_FD"])
+    job = json.loads(sys.stdin.read())
+    sys.stdin.close()
+    apply_limits(job)
+    channel = Channel(fd)
+    run_job(job, channel)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # skip interpreter teardown: student atexit hooks and finalizers do not run
+
+
+if __name__ == "__main__":
+    main()

@@ -1,9 +1,10 @@
-"""In-notebook self-checks: the autograder's own checks, run in the student's kernel.
+"""In-process checks: the student's self-check cells, and the test suite's mistake catalogue.
 
 ``check("count_parameters", globals())`` runs the visible checks of that item on the
 student's definitions and on the reference solution (from ``solutions/``, or the folder in
 ``$COURSE_REFERENCE``), prints one line per check and raises ``AssertionError`` when any
-fails. Official grading runs the same checks, and hidden ones, in isolated processes.
+fails. Official grading runs the same checks, hidden ones too, in isolated worker processes;
+this module is for quick feedback where the code is trusted to be honest.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 from vaegan.curriculum import EXERCISES
 
 from .checks import checks_for
+from .checks.base import Check, Verdict
 from .plaindata import decode, encode
 
 
@@ -21,14 +23,15 @@ class SelfCheckFailed(AssertionError):
     """At least one self-check failed; the message lists which."""
 
 
-def _exercise_of(item: str) -> str:
+def exercise_of_item(item: str) -> str:
     for slug, names in EXERCISES.items():
         if item in names:
             return slug
     raise KeyError(f"{item!r} is not a graded item of this course")
 
 
-def _reference(slug: str):
+def reference_module(slug: str):
+    """The reference solution module, or None when ``solutions/`` is not available."""
     from vaegan.notebooks import NotebookLoadError, load_reference
 
     folder = os.environ.get("COURSE_REFERENCE") or Path(__file__).resolve().parents[1] / "solutions"
@@ -38,50 +41,57 @@ def _reference(slug: str):
         return None
 
 
-def run_item(item: str, namespace: dict, include_hidden: bool = False) -> list[tuple[str, bool, str]]:
-    """``[(check id, passed, message)]`` for the checks of ``item``."""
+def _plain(value):
+    return decode(encode(value))
+
+
+def run_check(check: Check, student, reference) -> Verdict:
+    """Probe reference and student in this process (same seed, same inputs) and judge."""
     from vaegan.devices import seed_everything
 
-    slug = _exercise_of(item)
-    reference = _reference(slug)
-    student = types.SimpleNamespace(**namespace)
-    rows = []
+    seed_everything(check.seed)
+    inputs = _plain(check.prepare(reference)) if check.prepare else {}
+    seed_everything(check.seed)
+    expected = _plain(check.probe(reference, inputs))
+    missing = [n for n in check.needs() if not hasattr(student, n)]
+    if missing:
+        return Verdict.failed(f"{', '.join(missing)} is not defined: run the cell that defines it")
+    seed_everything(check.seed)
+    try:
+        got = _plain(check.probe(student, inputs))
+    except NotImplementedError:
+        return Verdict.failed("not implemented yet: replace `raise NotImplementedError()` with your code")
+    except Exception as err:  # noqa: BLE001 - report the student's error readably
+        return Verdict.failed(f"raised {err.__class__.__name__}: {err}")
+    return check.evaluate(got, expected)
+
+
+def evaluate(student, slug: str, reference=None, items=None, include_hidden: bool = True) -> dict[str, Verdict]:
+    """``{check id: Verdict}`` for every (selected) check of ``slug`` on ``student``."""
+    reference = reference if reference is not None else reference_module(slug)
+    if reference is None:
+        raise FileNotFoundError("the reference solutions are not available here")
+    verdicts = {}
     for check in checks_for(slug).checks:
-        if check.item != item or not (check.visible or include_hidden):
-            continue
-        if reference is None:
-            rows.append((check.id, False, "the reference solutions are not available here; "
-                                           "submit to the autograder to check this item"))
-            continue
-        seed_everything(check.seed)
-        inputs = decode(encode(check.prepare(reference))) if check.prepare else {}
-        expected = decode(encode(check.probe(reference, inputs)))
-        missing = [n for n in check.needs() if n not in namespace]
-        if missing:
-            rows.append((check.id, False, f"{', '.join(missing)} is not defined: run the cell that defines it"))
-            continue
-        seed_everything(check.seed)
-        try:
-            got = decode(encode(check.probe(student, inputs)))
-        except NotImplementedError:
-            rows.append((check.id, False, "not implemented yet: replace `raise NotImplementedError()` with your code"))
-            continue
-        except Exception as err:  # noqa: BLE001 - report the student's error readably
-            rows.append((check.id, False, f"raised {err.__class__.__name__}: {err}"))
-            continue
-        verdict = check.evaluate(got, expected)
-        rows.append((check.id, verdict.fraction >= 1.0, verdict.message))
-    return rows
+        if (items is None or check.item in items) and (check.visible or include_hidden):
+            verdicts[check.id] = run_check(check, student, reference)
+    return verdicts
 
 
 def check(item: str, namespace: dict, include_hidden: bool | None = None) -> None:
     """Print a line per check of ``item``; raise ``SelfCheckFailed`` if any fails."""
     if include_hidden is None:
         include_hidden = os.environ.get("COURSE_SELFCHECK_ALL") == "1"
-    rows = run_item(item, namespace, include_hidden)
-    for check_id, passed, message in rows:
-        print(f"{'PASS' if passed else 'FAIL'}  {check_id}" + ("" if passed else f": {message}"))
-    failed = [r for r in rows if not r[1]]
+    slug = exercise_of_item(item)
+    reference = reference_module(slug)
+    if reference is None:
+        print(f"The reference solutions are not available here: submit {slug} to the autograder to check {item}.")
+        return
+    verdicts = evaluate(types.SimpleNamespace(**namespace), slug, reference, {item}, include_hidden)
+    for check_id, verdict in verdicts.items():
+        ok = verdict.fraction >= 1.0
+        print(f"{'PASS' if ok else 'FAIL'}  {check_id}" + ("" if ok else f": {verdict.message}"))
+    failed = [cid for cid, v in verdicts.items() if v.fraction < 1.0]
     if failed:
-        raise SelfCheckFailed(f"{len(failed)} of {len(rows)} self-checks for {item} failed (see above)")
-    print(f"All {len(rows)} self-checks for {item} passed.")
+        raise SelfCheckFailed(f"{len(failed)} of {len(verdicts)} self-checks for {item} failed (see above)")
+    print(f"All {len(verdicts)} self-checks for {item} passed.")

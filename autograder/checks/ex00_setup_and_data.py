@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..plaindata import describe
+from ..plaindata import MetaTensor, describe
 from .base import ExerciseChecks, Mismatch, Verdict, assert_close, capture, judge_all_close, raised
 
 CHECKS = ExerciseChecks("00_setup_and_data")
@@ -72,7 +72,21 @@ def _range_inputs(low: float, high: float) -> torch.Tensor:
 def _keeps_dtype_and_device(fn, low: float, high: float) -> dict:
     x64 = _range_inputs(low, high).double()
     meta = torch.empty(3, 1, 28, 28, device="meta", dtype=torch.float16)
-    return {"float64": capture(lambda: fn(x64)), "meta_float16": capture(lambda: fn(meta))}
+    return {"float64": capture(lambda: fn(x64)), "meta_float16": capture(lambda: fn(meta))}  # dtype/shape only
+
+
+def _judge_dtype_device(student, reference):
+    for key, expected in reference.items():
+        got = student[key]
+        if raised(got):
+            raise Mismatch(f"with a {key.replace('_', ' ')} input the call raised {raised(got)}")
+        if not isinstance(got, (torch.Tensor, MetaTensor)):
+            raise Mismatch(f"with a {key.replace('_', ' ')} input the result was {describe(got)}, not a tensor")
+        if isinstance(expected, MetaTensor) and not isinstance(got, MetaTensor):
+            raise Mismatch("a tensor on the meta device came back on another device")
+        if got.dtype != expected.dtype or tuple(got.shape) != tuple(expected.shape):
+            raise Mismatch(f"a {key.replace('_', ' ')} input gave {describe(got)}, expected {describe(expected)}")
+    return Verdict.passed()
 
 
 def _leaves_input_unchanged(fn, low: float, high: float) -> dict:
@@ -103,7 +117,7 @@ for _item, _low, _high, _formula in (("to_tanh_range", 0.0, 1.0, "2 * x - 1"), (
 
     check(_item, "values", weight=2, judge=judge_all_close(atol=1e-6, rtol=0),
           hint=f"{_item}(x) is {_formula}, elementwise, same shape as x")(_values)
-    check(_item, "keeps_dtype_and_device", judge=judge_all_close(atol=1e-12, rtol=0),
+    check(_item, "keeps_dtype_and_device", judge=_judge_dtype_device,
           hint="do not cast (.float()) or build new tensors on the CPU: plain arithmetic on x keeps its dtype and device")(_dtype_device)
     check(_item, "leaves_input_unchanged", judge=_judge_unchanged,
           hint="do not modify x in place (mul_, add_, x *= ...): return a new tensor")(_unchanged)

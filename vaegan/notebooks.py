@@ -291,6 +291,35 @@ def load_reference(slug: str, root: str | Path | None = None) -> types.ModuleTyp
     return load_module(folder / f"{slug}.ipynb", EXERCISES.get(slug, ()), exercise=slug)
 
 
+def source_of(slug: str, name: str, root: str | Path | None = None) -> str:
+    """Source of the reference cell defining ``name`` (solution markers removed), for lessons to show."""
+    folder = Path(root) if root is not None else Path(__file__).resolve().parents[1] / "solutions"
+    nb = read_notebook(folder / f"{slug}.ipynb")
+    for cell in nb["cells"]:
+        if cell.get("cell_type") != "code":
+            continue
+        source = _cell_source(cell)
+        try:
+            tree = ast.parse(strip_magics(source) or "")
+        except SyntaxError:
+            continue
+        if name in _defined_names(tree):
+            return "\n".join(ln for ln in source.splitlines() if "### BEGIN SOLUTION" not in ln
+                             and "### END SOLUTION" not in ln)
+    raise NotebookLoadError(f"{slug}: no cell defines {name}")
+
+
+def show_source(slug: str, name: str) -> None:
+    """Display the reference definition of ``name`` as highlighted code in a notebook (printed elsewhere)."""
+    code = source_of(slug, name)
+    try:
+        from IPython.display import Markdown, display
+
+        display(Markdown(f"```python\n{code}\n```"))
+    except ImportError:  # pragma: no cover - outside Jupyter
+        print(code)
+
+
 if __name__ == "__main__":  # pragma: no cover - manual inspection helper
     for arg in sys.argv[1:]:
         result = load_notebook(arg)

@@ -14,7 +14,8 @@ def _grade(args) -> int:
     from .runner import Limits
 
     out = Path(args.out)
-    limits = Limits(load_seconds=args.load_timeout, submission_seconds=args.submission_timeout)
+    limits = Limits(load_seconds=args.load_timeout, submission_seconds=args.submission_timeout,
+                    check_seconds=args.check_timeout)
     try:
         results, notes = grade_paths(args.paths, out, student=args.student, reference_dir=args.reference,
                                      jobs=args.jobs, limits=limits, log=lambda m: print(m, file=sys.stderr))
@@ -52,6 +53,7 @@ def main(argv=None) -> int:
     g.add_argument("--jobs", type=int, default=os.cpu_count(), help="notebooks graded in parallel")
     g.add_argument("--load-timeout", type=float, default=120.0, help="seconds to load one notebook")
     g.add_argument("--submission-timeout", type=float, default=600.0, help="seconds for all checks of one notebook")
+    g.add_argument("--check-timeout", type=float, default=None, help="cap on each check's own time limit")
     g.set_defaults(func=_grade)
     r = sub.add_parser("release", help="generate exercises/ from solutions/")
     repo = Path(__file__).resolve().parents[1]

@@ -28,8 +28,10 @@ def student_of(path: Path, forced: str | None = None) -> str:
     if forced:
         return forced
     parts = path.resolve().parts
-    if len(parts) >= 4 and parts[-4] == "submitted":  # submitted/<student>/<assignment>/<file>
-        return parts[-3]
+    # submitted/<student>/<assignment>/<file>, also with sub-folders below the assignment
+    marks = [i for i, part in enumerate(parts) if part == "submitted" and i + 3 < len(parts)]
+    if marks:
+        return parts[marks[-1] + 1]
     return path.resolve().parent.name or "student"
 
 

@@ -25,10 +25,15 @@ LOG_TAIL_BYTES = 2000
 
 @dataclass
 class Limits:
+    startup_seconds: float = 180.0  # interpreter and torch import, before any student code
     load_seconds: float = 120.0  # reading and executing the notebook's selected cells
     submission_seconds: float = 600.0  # everything for one notebook, restarts included
     file_size_bytes: int = 64 * 1024 * 1024
     threads: int = 1
+    check_seconds: float | None = None  # caps every check's own timeout (tests, impatient instructors)
+
+    def check_timeout(self, check) -> float:
+        return min(check.timeout, self.check_seconds) if self.check_seconds else check.timeout
 
 
 @dataclass
@@ -180,7 +185,9 @@ def run_checks(notebook: str | Path, exercise: str, checks: dict, limits: Limits
             if current is None:  # failed while loading: nothing can be graded
                 message = {
                     "timeout": f"loading the notebook took longer than {limits.load_seconds:.0f} s "
-                               "(is a training loop or a long computation left at the top level of a graded cell?)",
+                               "(is a training loop or a long computation left at the top level of a graded cell?)"
+                               if report.mode != "starting" else
+                               f"the grader could not start within {limits.startup_seconds:.0f} s (machine overloaded?)",
                     "eof": f"the notebook crashed the grader while loading ({how})",
                     "garbled": "the notebook produced unreadable results while loading",
                 }[kind]
@@ -190,7 +197,8 @@ def run_checks(notebook: str | Path, exercise: str, checks: dict, limits: Limits
             report.runs[current] = CheckRun(
                 "timeout" if kind == "timeout" else "crashed",
                 {
-                    "timeout": f"timed out after {checks[current].timeout:.0f} s (an infinite loop, or far too much work?)",
+                    "timeout": f"timed out after {limits.check_timeout(checks[current]):.0f} s "
+                               "(an infinite loop, or far too much work?)",
                     "eof": f"the check crashed the process ({how}); the other checks ran in a fresh process",
                     "garbled": "the check produced unreadable results",
                 }[kind],
@@ -205,8 +213,9 @@ def _drive(worker: _Worker, checks: dict, remaining: list[str], report: WorkerRe
            budget_end: float):
     """Consume events until ``done`` (returns None) or a failure (returns (kind, check id or None))."""
     current = None
-    loaded = False
-    deadline = min(time.monotonic() + limits.load_seconds, budget_end)
+    loaded = ready = False
+    report.mode = "starting"
+    deadline = min(time.monotonic() + limits.startup_seconds, budget_end)
     check_started = time.monotonic()
     while True:
         try:
@@ -216,11 +225,15 @@ def _drive(worker: _Worker, checks: dict, remaining: list[str], report: WorkerRe
         if event in ("timeout", "eof"):
             return event, current
         kind = event["event"]
-        if kind == "load_failed" and not loaded:
+        if kind == "ready" and not ready:
+            ready = True
+            report.mode = "loading"
+            deadline = min(time.monotonic() + limits.load_seconds, budget_end)
+        elif kind == "load_failed" and ready and not loaded:
             for cid in remaining:
                 report.runs[cid] = CheckRun("load_failed", str(event.get("message", "the notebook could not be loaded")))
             return None
-        if kind == "loaded" and not loaded:
+        elif kind == "loaded" and ready and not loaded:
             loaded = True
             errors = event.get("errors")
             report.load_errors = errors if isinstance(errors, list) else []
@@ -228,7 +241,7 @@ def _drive(worker: _Worker, checks: dict, remaining: list[str], report: WorkerRe
         elif kind == "start" and loaded and event.get("id") in checks and event.get("id") not in report.runs:
             current = event["id"]
             check_started = time.monotonic()
-            deadline = min(check_started + checks[current].timeout, budget_end)
+            deadline = min(check_started + limits.check_timeout(checks[current]), budget_end)
         elif kind == "result" and current is not None and event.get("id") == current:
             report.runs[current] = _check_run(event, time.monotonic() - check_started)
             current = None

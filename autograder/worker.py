@@ -54,6 +54,7 @@ def run_job(job: dict, channel: Channel) -> None:
     from .plaindata import decode, encode
 
     torch.set_num_threads(int(job.get("threads", 1)))
+    channel.send(event="ready")  # libraries imported: the notebook's own time starts now
     try:
         loaded = load_notebook(job["notebook"], exercise=job["exercise"])
     except NotebookLoadError as err:

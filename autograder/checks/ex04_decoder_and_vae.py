@@ -1,0 +1,304 @@
+"""Checks for 04_decoder_and_vae: Decoder(latent_dim) and VAE(latent_dim).
+
+Decoder: shapes, the layers (reference weights must fit), outputs with the reference weights
+loaded (logits, not probabilities), dtype and device.
+
+VAE: checked apart from the student's Decoder. Forward hooks replace what ``.encoder`` returns
+by a known ``(mu, logvar)`` and what ``.decoder`` returns by a known function of its input, and
+record the ``z`` the decoder receives; so ``forward`` and ``sample`` are judged on their own
+logic (sampling statistics, order of the outputs, sigmoid) whatever the attribute names inside.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..plaindata import MetaTensor, describe
+from .base import ExerciseChecks, Mismatch, Verdict, capture, raised, tensor_of
+from .ex01_encoder import (adoption_error, judge_architecture, judge_dtype_device, prepare_weights, require_shape,
+                           run_with_reference_weights, sequence_of)
+from .ex02_reparameterization import normal_draws
+
+CHECKS = ExerciseChecks("04_decoder_and_vae")
+check = CHECKS.check
+
+LATENT = 6
+DRAWS = 2000  # rows of z judged statistically: per dimension the standard error is 0.022 (mean) and 0.016 (std)
+MEAN_TOL, STD_TOL = 0.12, 0.10  # about 5.5 and 6 standard errors for the worst of 32 dimensions
+VALUES_ATOL, VALUES_RTOL = 1e-5, 1e-4
+
+
+def _codes(batch: int, latent: int, seed: int, dtype=torch.float32) -> torch.Tensor:
+    return torch.randn(batch, latent, generator=torch.Generator().manual_seed(seed)).to(dtype)
+
+
+# ---------------------------------------------------------------- Decoder
+def _decoder(ns, latent_dim=None):
+    return ns.Decoder() if latent_dim is None else ns.Decoder(latent_dim=latent_dim)
+
+
+def _judge_decoder_shapes(student, reference):
+    for key, batch in (("default_latent_dim", 4), ("latent_5_batch_1", 1), ("latent_5_batch_3", 3)):
+        call = f"Decoder({'' if key.startswith('default') else 'latent_dim=5'}) on {batch} code(s)"
+        require_shape(student[key], (batch, 1, 28, 28), f"the output of {call}")
+    return Verdict.passed()
+
+
+@check("Decoder", "output_shape", weight=2, judge=_judge_decoder_shapes,
+       hint="Linear(latent_dim, 392), view (B, 8, 7, 7), ConvTranspose2d(kernel 4, stride 2, padding 1) twice: "
+            "7 -> 14 -> 28; use latent_dim from the constructor (default 32) and B = z.shape[0]")
+def output_shape(ns, inputs):
+    return {
+        "default_latent_dim": capture(lambda: _decoder(ns)(_codes(4, 32, 1))),
+        "latent_5_batch_1": capture(lambda: _decoder(ns, 5)(_codes(1, 5, 2))),
+        "latent_5_batch_3": capture(lambda: _decoder(ns, 5)(_codes(3, 5, 3))),
+    }
+
+
+_prepare_decoder = prepare_weights(lambda ns: _decoder(ns, LATENT), lambda: _codes(4, LATENT, 10))
+
+
+@check("Decoder", "architecture", judge=judge_architecture(
+           "Decoder", "Linear(latent_dim, 392), ConvTranspose2d(8,16,4,s2,p1), ConvTranspose2d(16,1,4,s2,p1), default bias"),
+       prepare=_prepare_decoder,
+       hint="kernel 4, stride 2, padding 1 for both transposed convolutions; channels 8 -> 16 -> 1")
+def decoder_architecture(ns, inputs):
+    return {"adoption_error": adoption_error(lambda: _decoder(ns, LATENT), inputs)}
+
+
+def _judge_decoder_outputs(student, reference):
+    got = student["outputs"]
+    if raised(got):
+        raise Mismatch(f"with the reference weights loaded: {raised(got)}")
+    expected = reference["outputs"]
+    require_shape(got, tuple(expected.shape), "the decoder output")
+    got, expected = tensor_of(got, "the decoder output").double(), expected.double()
+    if torch.allclose(got, expected, atol=VALUES_ATOL, rtol=VALUES_RTOL):
+        return Verdict.passed()
+    if torch.allclose(got, torch.sigmoid(expected), atol=VALUES_ATOL, rtol=VALUES_RTOL):
+        raise Mismatch("the decoder returns sigmoid(logits), probabilities: return the logits themselves "
+                       "(the loss uses binary_cross_entropy_with_logits; images come from torch.sigmoid later)")
+    raise Mismatch(f"with the reference weights, the logits differ from the reference by up to "
+                   f"{(got - expected).abs().max():.3g} (tolerance atol={VALUES_ATOL:g}, rtol={VALUES_RTOL:g}): "
+                   "check the ReLU after the linear layer and after the first transposed convolution, the "
+                   "channel-first view (B, 8, 7, 7), and no activation at the end")
+
+
+@check("Decoder", "reference_outputs", weight=3, judge=_judge_decoder_outputs, prepare=_prepare_decoder,
+       hint="Linear -> ReLU -> view (B, 8, 7, 7) -> ConvTranspose2d -> ReLU -> ConvTranspose2d, returning logits")
+def decoder_reference_outputs(ns, inputs):
+    return {"outputs": run_with_reference_weights(lambda: _decoder(ns, LATENT), inputs, _codes(5, LATENT, 20))}
+
+
+@check("Decoder", "keeps_dtype_and_device", judge=judge_dtype_device("Decoder"),
+       hint="do not cast z (z.float()) or create tensors on the CPU; the layers follow the model's dtype and device")
+def decoder_keeps_dtype_and_device(ns, inputs):
+    meta = torch.empty(2, 32, device="meta")
+    return {
+        "a_float64_model_and_input": capture(lambda: _decoder(ns).double()(_codes(2, 32, 30, torch.float64))),
+        "a_model_and_input_on_the_meta_device": capture(lambda: _decoder(ns).to("meta")(meta)),
+    }
+
+
+# ---------------------------------------------------------------- VAE: structure
+def _shapes(module) -> list | None:
+    if not isinstance(module, nn.Module):
+        return None
+    return sorted(list(p.shape) for p in module.parameters())
+
+
+def _observe_structure(ns, latent_dim):
+    kwargs = {} if latent_dim is None else {"latent_dim": latent_dim}
+    model = ns.VAE(**kwargs)
+    return {
+        "encoder": _shapes(getattr(model, "encoder", None)),
+        "decoder": _shapes(getattr(model, "decoder", None)),
+        "model": _shapes(model),
+        "fresh_encoder": _shapes(ns.Encoder(**kwargs)),
+        "fresh_decoder": _shapes(ns.Decoder(**kwargs)),
+    }
+
+
+def _judge_structure(student, reference):
+    for key, call in (("default", "VAE()"), ("latent_6", "VAE(latent_dim=6)")):
+        seen = student[key]
+        if raised(seen):
+            raise Mismatch(f"building {call} raised {raised(seen)}")
+        for part, cls in (("encoder", "Encoder"), ("decoder", "Decoder")):
+            if seen[part] is None:
+                raise Mismatch(f"{call} has no attribute .{part} that is an nn.Module: set self.{part} = {cls}(latent_dim)")
+            if seen[part] != seen[f"fresh_{part}"]:
+                raise Mismatch(f"{call}.{part} does not have the layers of {cls}({'' if key == 'default' else 'latent_dim=6'}): "
+                               f"build it as {cls}(latent_dim), passing the VAE's latent_dim on")
+        if seen["model"] != sorted(seen["encoder"] + seen["decoder"]):
+            raise Mismatch(f"{call} has parameters outside .encoder and .decoder: the VAE adds no layers of its own")
+    return Verdict.passed()
+
+
+@check("VAE", "structure", judge=_judge_structure, uses=("VAE", "Encoder", "Decoder"),
+       hint="self.encoder = Encoder(latent_dim) and self.decoder = Decoder(latent_dim), nothing else with parameters")
+def structure(ns, inputs):
+    return {"default": capture(lambda: _observe_structure(ns, None)),
+            "latent_6": capture(lambda: _observe_structure(ns, LATENT))}
+
+
+# ---------------------------------------------------------------- VAE: hooks that isolate forward and sample
+def stub_logits(z: torch.Tensor) -> torch.Tensor:
+    """What the hooked decoder returns: a known function of z, constant over the 28x28 pixels."""
+    return (0.5 * z.sum(dim=1)).reshape(-1, 1, 1, 1).expand(-1, 1, 28, 28)
+
+
+def _hook_decoder(model, record: dict) -> None:
+    def before(module, args, kwargs):
+        z = args[0] if args else next(iter(kwargs.values()))
+        record["z"] = z.detach().clone()
+        record["calls"] = record.get("calls", 0) + 1
+
+    def after(module, args, kwargs, output):
+        z = args[0] if args else next(iter(kwargs.values()))
+        return stub_logits(z)
+
+    model.decoder.register_forward_pre_hook(before, with_kwargs=True)
+    model.decoder.register_forward_hook(after, with_kwargs=True)
+
+
+def _hook_encoder(model, mu: torch.Tensor, logvar: torch.Tensor) -> None:
+    model.encoder.register_forward_hook(lambda module, args, output: (mu.clone(), logvar.clone()))
+
+
+def _fixed_posterior(batch: int):
+    mu = torch.rand(batch, 32, generator=torch.Generator().manual_seed(5)) * 4 - 2
+    sigma = torch.tensor([2.0, 0.5]).repeat(16)  # alternate wide and narrow dimensions
+    return mu, torch.log(sigma ** 2).expand(batch, 32).contiguous()
+
+
+def _head(value):
+    """An image batch (B, 1, 28, 28) travels as its first three pixels per image; other values as they are."""
+    if isinstance(value, torch.Tensor) and value.dim() == 4:
+        return {"shape": list(value.shape), "head": value.detach().flatten(1)[:, :3]}
+    return value
+
+
+def _forward_probe(ns):
+    model = ns.VAE()
+    mu, logvar = _fixed_posterior(DRAWS)
+    record: dict = {}
+    _hook_encoder(model, mu, logvar)
+    _hook_decoder(model, record)
+    x = torch.rand(DRAWS, 1, 28, 28, generator=torch.Generator().manual_seed(6))
+    torch.manual_seed(7)
+    with torch.no_grad():
+        out = model(x)
+    outputs = [_head(o) for o in out] if isinstance(out, (tuple, list)) else _head(out)
+    return {"outputs": outputs, "z": record.get("z"), "mu": mu, "logvar": logvar}
+
+
+def _images_head(value, what: str, batch: int) -> torch.Tensor:
+    if raised(value):
+        raise Mismatch(f"{what} raised {raised(value)}")
+    if not isinstance(value, dict) or "head" not in value:
+        raise Mismatch(f"{what} should be an image batch ({batch}, 1, 28, 28), got {describe(value)}")
+    if tuple(value["shape"]) != (batch, 1, 28, 28):
+        raise Mismatch(f"{what} has shape {tuple(value['shape'])}, expected ({batch}, 1, 28, 28)")
+    return tensor_of(value["head"], what).double()
+
+
+def _judge_forward(student, reference):
+    seen = student["run"]
+    if raised(seen):
+        raise Mismatch(f"VAE()(x) raised {raised(seen)}")
+    mu, logvar = reference["run"]["mu"].double(), reference["run"]["logvar"].double()
+    outputs = sequence_of(seen["outputs"], "VAE.forward", 3)
+    if not isinstance(outputs[0], dict):
+        raise Mismatch(f"VAE.forward should return (x_logits, mu, logvar) in that order; the first value is "
+                       f"{describe(outputs[0])}, not an image batch")
+    for name, value, want in (("mu", outputs[1], mu), ("logvar", outputs[2], logvar)):
+        value = tensor_of(value, f"{name} returned by forward")
+        if tuple(value.shape) != tuple(want.shape) or not torch.equal(value.double(), want):
+            other = logvar if name == "mu" else mu
+            if tuple(value.shape) == tuple(other.shape) and torch.equal(value.double(), other):
+                raise Mismatch("mu and logvar are swapped in the output: return (x_logits, mu, logvar)")
+            raise Mismatch(f"the {name} returned by forward is not the {name} the encoder produced: "
+                           "return (x_logits, mu, logvar) with mu, logvar = self.encoder(x)")
+    z = seen["z"]
+    if z is None:
+        raise Mismatch("forward never called self.decoder: decode z with self.decoder(z)")
+    z = tensor_of(z, "the z given to the decoder").double()
+    if tuple(z.shape) != tuple(mu.shape):
+        raise Mismatch(f"the z given to the decoder has shape {tuple(z.shape)}, expected {tuple(mu.shape)}")
+    normal_draws((z - mu) / (0.5 * logvar).exp(), "(z - mu) / sigma for the z given to the decoder",
+                 mean_tol=MEAN_TOL, std_tol=STD_TOL, corr_tol=None)
+    head = _images_head(outputs[0], "x_logits returned by forward", mu.shape[0])
+    want = stub_logits(z).flatten(1)[:, :3]
+    if not torch.allclose(head, want, atol=1e-3, rtol=1e-5):
+        if torch.allclose(head, torch.sigmoid(want), atol=1e-5, rtol=1e-5):
+            raise Mismatch("forward applies sigmoid to the decoder's output: return the logits, as the decoder gives them")
+        raise Mismatch("the x_logits returned by forward are not what self.decoder(z) returned: return the decoder "
+                       "output unchanged")
+    return Verdict.passed()
+
+
+@check("VAE", "forward_samples_z", weight=2, judge=_judge_forward,
+       hint="mu, logvar = self.encoder(x); z = reparameterize(mu, logvar); return self.decoder(z), mu, logvar")
+def forward_samples_z(ns, inputs):
+    return {"run": capture(lambda: _forward_probe(ns))}
+
+
+def _sample_probe(ns):
+    model = ns.VAE()
+    record: dict = {}
+    _hook_decoder(model, record)
+    torch.manual_seed(8)
+    images = model.sample(DRAWS)
+    return {"images": _head(images), "z": record.get("z")}
+
+
+def _judge_sample(student, reference):
+    seen = student["run"]
+    if raised(seen):
+        raise Mismatch(f"VAE().sample({DRAWS}) raised {raised(seen)}")
+    z = seen["z"]
+    if z is None:
+        raise Mismatch("sample never called self.decoder: decode z ~ N(0, I) with self.decoder(z)")
+    z = tensor_of(z, "the z given to the decoder by sample")
+    if tuple(z.shape) != (DRAWS, 32):
+        raise Mismatch(f"sample({DRAWS}) gave the decoder z of shape {tuple(z.shape)}, expected ({DRAWS}, latent_dim=32)")
+    normal_draws(z.double(), "z drawn by sample (should be N(0, I))", mean_tol=MEAN_TOL, std_tol=STD_TOL, corr_tol=None)
+    head = _images_head(seen["images"], f"sample({DRAWS})", DRAWS)
+    logits = stub_logits(z.double()).flatten(1)[:, :3]
+    if torch.allclose(head, torch.sigmoid(logits), atol=1e-5, rtol=1e-5):
+        return Verdict.passed()
+    if torch.allclose(head, logits, atol=1e-3, rtol=1e-5):
+        raise Mismatch("sample returns the decoder's logits: return images torch.sigmoid(logits) in [0, 1]")
+    raise Mismatch("the images returned by sample are not torch.sigmoid(self.decoder(z)) (tolerance 1e-5)")
+
+
+@check("VAE", "sample_images", weight=2, judge=_judge_sample,
+       hint="z = torch.randn(n, latent_dim, device=...); return torch.sigmoid(self.decoder(z))")
+def sample_images(ns, inputs):
+    return {"run": capture(lambda: _sample_probe(ns))}
+
+
+def _judge_sample_device(student, reference):
+    for key, call in (("model_on_meta", "sample(3) on a model on the meta device"),
+                      ("model_on_meta_device_given", "sample(3, device='meta') on a model on the meta device")):
+        got = student[key]
+        if raised(got):
+            raise Mismatch(f"{call} raised {raised(got)}: with device=None, draw z on the device of the model's "
+                           "parameters (next(self.parameters()).device)")
+        if not isinstance(got, MetaTensor):
+            raise Mismatch(f"{call} returned {describe(got)}, not a tensor on the meta device")
+    got = student["model_on_cpu"]
+    if raised(got) or not isinstance(got, torch.Tensor):
+        raise Mismatch(f"sample(2, device='cpu') returned {raised(got) or describe(got)}")
+    return Verdict.passed()
+
+
+@check("VAE", "sample_device", judge=_judge_sample_device,
+       hint="device=None means the model's device: device = next(self.parameters()).device")
+def sample_device(ns, inputs):
+    return {
+        "model_on_meta": capture(lambda: ns.VAE().to("meta").sample(3)),
+        "model_on_meta_device_given": capture(lambda: ns.VAE().to("meta").sample(3, device="meta")),
+        "model_on_cpu": capture(lambda: ns.VAE().sample(2, device="cpu")),
+    }

@@ -1,0 +1,498 @@
+"""Checks for 10_gan_training: discriminator_step, generator_step, gan_train_step.
+
+The steps run on tiny stand-in models with plain SGD (no momentum), so every effect is visible and
+the checks take milliseconds:
+
+* ``_StubGenerator``'s fake batch depends on its parameter only, not on the noise *values*, so every
+  honest way of drawing the noise (``sample_noise``, ``torch.randn``, ``torch.normal``, before or after
+  ``D(real)``) yields the same batch and the same weights; it records the noise shapes it receives.
+* ``_StubDiscriminator`` is a two-layer MLP without BatchNorm or dropout: ``D(real)`` and ``D(fake)``
+  computed separately or on one concatenated batch, in train or eval mode, give the same logits.
+* An SGD update is proportional to the gradient, so a missing ``zero_grad``, a clip after ``step()``
+  or an extra step changes the weights measurably (weights compared at atol 1e-6, rtol 1e-5).
+
+``gan_train_step`` is compared with the reference *and* with the student's own step functions run
+in the prescribed order: a mistake inside ``discriminator_step`` costs points once, and an inlined
+``gan_train_step`` is judged on its own.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..plaindata import describe
+from .base import ExerciseChecks, Mismatch, Verdict, assert_close, capture, number_of, raised
+
+CHECKS = ExerciseChecks("10_gan_training")
+check = CHECKS.check
+
+IMAGE = (1, 4, 4)
+BATCH = 6
+LR = 0.1
+TINY_NORM = 0.01  # max_grad_norm small enough that clipping always acts
+ATOL, RTOL = 1e-6, 1e-5
+
+
+class _StubGenerator(nn.Module):
+    """Stand-in generator: ``tanh(image)`` repeated for every noise row; records the noise shapes it sees."""
+
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(11)
+        self.image = nn.Parameter(0.8 * torch.randn(1, *IMAGE, generator=g))
+        self.noise_shapes: list[list[int]] = []
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        self.noise_shapes.append(list(z.shape))
+        return torch.tanh(self.image).expand(z.shape[0], *IMAGE)  # (B, 1, 4, 4)
+
+
+class _StubDiscriminator(nn.Module):
+    """Stand-in discriminator: Linear(16, 8) LeakyReLU(0.2) Linear(8, 1) -> logits (B, 1)."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden = nn.Linear(16, 8)
+        self.out = nn.Linear(8, 1)
+        g = torch.Generator().manual_seed(12)
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(0.5 * torch.randn(p.shape, generator=g))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(F.leaky_relu(self.hidden(x.flatten(1)), 0.2))
+
+
+def _setup():
+    G, D = _StubGenerator(), _StubDiscriminator()
+    opt_G = torch.optim.SGD(G.parameters(), lr=LR)
+    opt_D = torch.optim.SGD(D.parameters(), lr=LR)
+    real = torch.rand(BATCH, *IMAGE, generator=torch.Generator().manual_seed(13)) * 2 - 1
+    return G, D, opt_G, opt_D, real
+
+
+def _weights(model: nn.Module) -> list:
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def _grads(model: nn.Module) -> list:
+    return [None if p.grad is None else p.grad.detach().clone() for p in model.parameters()]
+
+
+def _loss_info(value) -> dict:
+    """What was returned as a loss: the value and whether it is a detached scalar tensor."""
+    if raised(value):
+        return value
+    if isinstance(value, torch.Tensor):
+        return {"value": value, "type": "Tensor", "shape": list(value.shape), "requires_grad": bool(value.requires_grad)}
+    return {"value": value, "type": type(value).__name__, "shape": None, "requires_grad": None}
+
+
+def _spy(optimizer, name: str, log: list) -> None:
+    """Record ``name`` in ``log`` whenever ``optimizer.step()`` runs."""
+    step = optimizer.step
+
+    def recorded(*args, **kwargs):
+        log.append(name)
+        return step(*args, **kwargs)
+
+    optimizer.step = recorded
+
+
+# ---------------------------------------------------------------- judge helpers
+def _call_ok(value, what: str) -> None:
+    if raised(value):
+        raise Mismatch(f"{what} raised {raised(value)}")
+
+
+def _same_weights(got, expected, what: str, unchanged=None, unchanged_message: str = "") -> None:
+    """``got`` must match ``expected``; if it equals ``unchanged`` (the starting weights) say so."""
+    if unchanged is not None and isinstance(got, list) and len(got) == len(unchanged) and all(
+            isinstance(g, torch.Tensor) and g.shape == u.shape and torch.equal(g, u) for g, u in zip(got, unchanged)):
+        raise Mismatch(f"{what}: the weights did not change{unchanged_message}")
+    assert_close(got, expected, what, atol=ATOL, rtol=RTOL)
+
+
+def _initial(model: str) -> list:
+    G, D, _, _, _ = _setup()
+    return _weights(G if model == "G" else D)
+
+
+def _judge_detached_scalar(student, reference):
+    info = student["loss"]
+    _call_ok(info, "the step")
+    if not isinstance(info, dict) or info.get("type") != "Tensor":
+        kind = info.get("type") if isinstance(info, dict) else describe(info)
+        raise Mismatch(f"the step returned a {kind}; return the loss as a tensor, detached: loss.detach() "
+                       "(.item() forces a GPU sync every step)")
+    if info.get("shape") != []:
+        raise Mismatch(f"the returned loss has shape {tuple(info.get('shape') or ())}; return the scalar loss")
+    if info.get("requires_grad"):
+        raise Mismatch("the returned loss still requires grad and keeps the whole graph alive: return loss.detach()")
+    return Verdict.passed()
+
+
+def _judge_noise_shapes(expected_shape: list, what: str):
+    def judge(student, reference):
+        _call_ok(student["call"], what)
+        shapes = student["noise_shapes"]
+        if not shapes:
+            raise Mismatch(f"{what} never called G")
+        wrong = [s for s in shapes if s != expected_shape]
+        if wrong:
+            raise Mismatch(f"{what} gave G noise of shape {tuple(wrong[0])}, expected {tuple(expected_shape)}: "
+                           "draw sample_noise(batch_size, noise_dim) with the noise_dim argument")
+        return Verdict.passed()
+
+    return judge
+
+
+# ---------------------------------------------------------------- discriminator_step
+def _expected_d_loss(real_label: float) -> float:
+    """discriminator_loss on the stand-in models before any update, computed here (trusted)."""
+    G, D, _, _, real = _setup()
+    with torch.no_grad():
+        fake = G(torch.zeros(BATCH, 1))
+        r, f = D(real).double(), D(fake).double()
+        return (F.binary_cross_entropy_with_logits(r, torch.full_like(r, real_label))
+                + F.binary_cross_entropy_with_logits(f, torch.zeros_like(f))).item()
+
+
+def _judge_d_loss_and_update(student, reference):
+    _call_ok(student["d_loss"], "discriminator_step")
+    got = number_of(student["d_loss"], "the returned d_loss")
+    expected = number_of(reference["d_loss"], "the reference d_loss")
+    if abs(got - expected) > ATOL + RTOL * abs(expected):
+        if abs(got - _expected_d_loss(1.0)) < 1e-5:
+            raise Mismatch(f"d_loss is {got:.6g}, expected {expected:.6g}: the real targets were 1.0; the default "
+                           "real_label of discriminator_step is 0.9 — pass it on to discriminator_loss")
+        raise Mismatch(f"d_loss is {got:.6g}, expected {expected:.6g}: return discriminator_loss(D(real), D(fake), "
+                       "real_label) computed before the update (tolerance 1e-6)")
+    _same_weights(student["D_after"], reference["D_after"], "D's weights after the step", _initial("D"),
+                  ": call opt_D.step() after backward()")
+    return Verdict.passed()
+
+
+@check("discriminator_step", "loss_and_update", weight=2, judge=_judge_d_loss_and_update,
+       hint="zero_grad, discriminator_loss(D(real), D(G(z).detach()), real_label) with real_label=0.9 by default, "
+            "backward, opt_D.step(); return the loss")
+def d_loss_and_update(ns, inputs):
+    G, D, opt_G, opt_D, real = _setup()
+    loss = capture(lambda: ns.discriminator_step(G, D, real, opt_D))
+    return {"d_loss": loss, "D_after": _weights(D)}
+
+
+def _judge_detached_fake(student, reference):
+    _call_ok(student["call"], "discriminator_step")
+    grads = student["G_grads"]
+    if any(g is not None and isinstance(g, torch.Tensor) and g.abs().max().item() > 0 for g in grads):
+        raise Mismatch("after the discriminator step the generator has gradients: the fake batch was not detached "
+                       "(use G(z).detach() or generate under torch.no_grad())")
+    _same_weights(student["G_after"], student["G_before"], "G's weights")
+    return Verdict.passed()
+
+
+@check("discriminator_step", "fake_batch_detached", judge=_judge_detached_fake,
+       hint="fake = G(z).detach(): the discriminator step must not send gradients into G, nor change G")
+def fake_batch_detached(ns, inputs):
+    G, D, opt_G, opt_D, real = _setup()
+    before = _weights(G)
+    call = capture(lambda: ns.discriminator_step(G, D, real, opt_D))
+    return {"call": "ok" if not raised(call) else call, "G_grads": _grads(G), "G_before": before, "G_after": _weights(G)}
+
+
+def _judge_weights_only(key: str, what: str, message: str):
+    def judge(student, reference):
+        _call_ok(student["call"], what)
+        try:
+            _same_weights(student[key], reference[key], f"{key.replace('_after', '')}'s weights after {what}")
+        except Mismatch as err:
+            raise Mismatch(f"{err} — {message}") from None
+        return Verdict.passed()
+
+    return judge
+
+
+@check("discriminator_step", "zero_grad_before_backward",
+       judge=_judge_weights_only("D_after", "discriminator_step", "with stale gradients already in D, the update "
+                                 "differs: call opt_D.zero_grad() before backward()"),
+       hint="gradients accumulate across backward() calls: opt_D.zero_grad() first")
+def d_zero_grad(ns, inputs):
+    G, D, opt_G, opt_D, real = _setup()
+    for p in D.parameters():
+        p.grad = torch.full_like(p, 0.5)  # left over from an earlier generator step, say
+    call = capture(lambda: ns.discriminator_step(G, D, real, opt_D))
+    return {"call": "ok" if not raised(call) else call, "D_after": _weights(D)}
+
+
+@check("discriminator_step", "clips_before_step",
+       judge=_judge_weights_only("D_after", "discriminator_step(..., max_grad_norm=0.01)",
+                                 "clip D's gradients with nn.utils.clip_grad_norm_(D.parameters(), max_grad_norm) "
+                                 "between backward() and opt_D.step()"),
+       hint="clipping after step() has no effect on that step; clip D's parameters, not G's")
+def d_clips(ns, inputs):
+    G, D, opt_G, opt_D, real = _setup()
+    call = capture(lambda: ns.discriminator_step(G, D, real, opt_D, max_grad_norm=TINY_NORM))
+    return {"call": "ok" if not raised(call) else call, "D_after": _weights(D)}
+
+
+def _judge_real_label(student, reference):
+    for key in reference:
+        _call_ok(student[key], f"discriminator_step(..., {key})")
+        got = number_of(student[key], f"d_loss with {key}")
+        expected = number_of(reference[key], "the reference d_loss")
+        if abs(got - expected) > ATOL + RTOL * abs(expected):
+            raise Mismatch(f"with {key} d_loss is {got:.6g}, expected {expected:.6g}: pass real_label on to "
+                           "discriminator_loss instead of a fixed value (tolerance 1e-6)")
+    return Verdict.passed()
+
+
+@check("discriminator_step", "uses_real_label", judge=_judge_real_label,
+       hint="discriminator_loss(D(real), D(fake), real_label=real_label)")
+def d_real_label(ns, inputs):
+    out = {}
+    for label in (1.0, 0.75):
+        G, D, opt_G, opt_D, real = _setup()
+        out[f"real_label={label}"] = capture(lambda: ns.discriminator_step(G, D, real, opt_D, real_label=label))
+    return out
+
+
+@check("discriminator_step", "noise_shape", weight=0.5, judge=_judge_noise_shapes([BATCH, 7], "discriminator_step"),
+       hint="sample_noise(real.shape[0], noise_dim, device=real.device): one noise row per real image")
+def d_noise_shape(ns, inputs):
+    G, D, opt_G, opt_D, real = _setup()
+    call = capture(lambda: ns.discriminator_step(G, D, real, opt_D, noise_dim=7))
+    return {"call": "ok" if not raised(call) else call, "noise_shapes": G.noise_shapes}
+
+
+@check("discriminator_step", "returns_detached_scalar", weight=0.5, judge=_judge_detached_scalar,
+       hint="return d_loss.detach()")
+def d_returns(ns, inputs):
+    G, D, opt_G, opt_D, real = _setup()
+    return {"loss": _loss_info(capture(lambda: ns.discriminator_step(G, D, real, opt_D)))}
+
+
+# ---------------------------------------------------------------- generator_step
+def _judge_g_loss_and_update(student, reference):
+    _call_ok(student["g_loss"], "generator_step")
+    got = number_of(student["g_loss"], "the returned g_loss")
+    expected = number_of(reference["g_loss"], "the reference g_loss")
+    if abs(got - expected) > ATOL + RTOL * abs(expected):
+        raise Mismatch(f"g_loss is {got:.6g}, expected {expected:.6g}: return generator_loss(D(G(z))) (the "
+                       "non-saturating loss), computed before the update (tolerance 1e-6)")
+    _same_weights(student["G_after"], reference["G_after"], "G's weights after the step", _initial("G"),
+                  ": the gradient must flow through D into G (no detach, no torch.no_grad) and opt_G.step() must run")
+    return Verdict.passed()
+
+
+@check("generator_step", "loss_and_update", weight=2, judge=_judge_g_loss_and_update,
+       hint="zero_grad, generator_loss(D(G(z))), backward, opt_G.step(); return the loss")
+def g_loss_and_update(ns, inputs):
+    G, D, opt_G, opt_D, real = _setup()
+    loss = capture(lambda: ns.generator_step(G, D, 5, opt_G))
+    return {"g_loss": loss, "G_after": _weights(G)}
+
+
+def _judge_d_unchanged(student, reference):
+    _call_ok(student["call"], "generator_step")
+    _same_weights(student["D_after"], student["D_before"], "D's weights after the generator step")
+    if not all(student["D_requires_grad"]):
+        raise Mismatch("after the generator step some of D's parameters no longer require grad: if you freeze D "
+                       "with requires_grad_(False), unfreeze it before returning")
+    return Verdict.passed()
+
+
+@check("generator_step", "leaves_d_unchanged", judge=_judge_d_unchanged,
+       hint="only opt_G steps in the generator step; D's weights stay as they are and D stays trainable")
+def g_leaves_d(ns, inputs):
+    G, D, opt_G, opt_D, real = _setup()
+    before = _weights(D)
+    call = capture(lambda: ns.generator_step(G, D, 5, opt_G))
+    return {"call": "ok" if not raised(call) else call, "D_before": before, "D_after": _weights(D),
+            "D_requires_grad": [bool(p.requires_grad) for p in D.parameters()]}
+
+
+@check("generator_step", "zero_grad_before_backward",
+       judge=_judge_weights_only("G_after", "generator_step", "with stale gradients already in G, the update "
+                                 "differs: call opt_G.zero_grad() before backward()"),
+       hint="gradients accumulate across backward() calls: opt_G.zero_grad() first")
+def g_zero_grad(ns, inputs):
+    G, D, opt_G, opt_D, real = _setup()
+    for p in G.parameters():
+        p.grad = torch.full_like(p, 0.5)
+    call = capture(lambda: ns.generator_step(G, D, 5, opt_G))
+    return {"call": "ok" if not raised(call) else call, "G_after": _weights(G)}
+
+
+@check("generator_step", "clips_before_step",
+       judge=_judge_weights_only("G_after", "generator_step(..., max_grad_norm=0.01)",
+                                 "clip G's gradients with nn.utils.clip_grad_norm_(G.parameters(), max_grad_norm) "
+                                 "between backward() and opt_G.step()"),
+       hint="clipping after step() has no effect on that step; clip G's parameters, not D's")
+def g_clips(ns, inputs):
+    G, D, opt_G, opt_D, real = _setup()
+    call = capture(lambda: ns.generator_step(G, D, 5, opt_G, max_grad_norm=TINY_NORM))
+    return {"call": "ok" if not raised(call) else call, "G_after": _weights(G)}
+
+
+@check("generator_step", "noise_shape", weight=0.5, judge=_judge_noise_shapes([5, 7], "generator_step"),
+       hint="sample_noise(batch_size, noise_dim, device=...) with the batch_size and noise_dim arguments")
+def g_noise_shape(ns, inputs):
+    G, D, opt_G, opt_D, real = _setup()
+    call = capture(lambda: ns.generator_step(G, D, 5, opt_G, noise_dim=7))
+    return {"call": "ok" if not raised(call) else call, "noise_shapes": G.noise_shapes}
+
+
+@check("generator_step", "returns_detached_scalar", weight=0.5, judge=_judge_detached_scalar,
+       hint="return g_loss.detach()")
+def g_returns(ns, inputs):
+    G, D, opt_G, opt_D, real = _setup()
+    return {"loss": _loss_info(capture(lambda: ns.generator_step(G, D, 5, opt_G)))}
+
+
+# ---------------------------------------------------------------- gan_train_step
+def _train_step_run(ns, g_steps=None, real_label=None, max_grad_norm=None) -> dict:
+    """The student's gan_train_step on fresh stand-ins: returned losses, final weights, optimizer steps."""
+    G, D, opt_G, opt_D, real = _setup()
+    log: list[str] = []
+    _spy(opt_D, "D", log)
+    _spy(opt_G, "G", log)
+    kwargs = {k: v for k, v in (("g_steps", g_steps), ("real_label", real_label), ("max_grad_norm", max_grad_norm))
+              if v is not None}
+    out = capture(lambda: ns.gan_train_step(G, D, real, opt_G, opt_D, **kwargs))
+    if raised(out):
+        return out
+    returned = ({k: _loss_info(v) for k, v in out.items() if isinstance(k, str)} if isinstance(out, dict)
+                else {"not a dict": describe(out)})
+    return {"returned": returned, "G_after": _weights(G), "D_after": _weights(D), "steps": log}
+
+
+def _composed_run(ns, g_steps=None, real_label=None, max_grad_norm=None):
+    """The student's own step functions in the prescribed order (None when they are missing or raise)."""
+    G, D, opt_G, opt_D, real = _setup()
+    log: list[str] = []
+    _spy(opt_D, "D", log)
+    _spy(opt_G, "G", log)
+    try:
+        d_loss = ns.discriminator_step(G, D, real, opt_D, real_label=0.9 if real_label is None else real_label,
+                                       max_grad_norm=max_grad_norm)
+        g_loss = None
+        for _ in range(2 if g_steps is None else g_steps):
+            g_loss = ns.generator_step(G, D, real.shape[0], opt_G, max_grad_norm=max_grad_norm)
+    except Exception:  # noqa: BLE001 - unfinished or broken step functions: judge against the reference only
+        return None
+    return {"returned": {"d_loss": _loss_info(d_loss), "g_loss": _loss_info(g_loss)},
+            "G_after": _weights(G), "D_after": _weights(D), "steps": log}
+
+
+def _runs(ns, **kwargs) -> dict:
+    return {"run": _train_step_run(ns, **kwargs), "composed": _composed_run(ns, **kwargs)}
+
+
+def _judge_against(compare, what: str):
+    """Pass when ``compare(run, target)`` holds for the reference, or for the student's own step functions."""
+
+    def judge(student, reference):
+        run = student["run"]
+        _call_ok(run, what)
+        try:
+            compare(run, reference["run"])
+            return Verdict.passed()
+        except Mismatch as against_reference:
+            if student.get("composed") is not None:
+                try:
+                    compare(run, student["composed"])
+                    return Verdict.passed("passed (consistent with your own step functions)")
+                except Mismatch:
+                    pass
+            raise against_reference
+
+    return judge
+
+
+def _compare_steps(run, target):
+    if run["steps"] != target["steps"]:
+        raise Mismatch(f"the optimizer steps ran in the order {', '.join(run['steps']) or 'none'}; expected "
+                       f"{', '.join(target['steps'])} — one discriminator update first, then exactly g_steps generator "
+                       "updates (and no opt_D.step() during them)")
+
+
+def _compare_weights(run, target):
+    assert_close(run["D_after"], target["D_after"], "D's weights after gan_train_step", atol=ATOL, rtol=RTOL)
+    assert_close(run["G_after"], target["G_after"], "G's weights after gan_train_step", atol=ATOL, rtol=RTOL)
+
+
+def _compare_losses(run, target):
+    returned = run["returned"]
+    if set(returned) != {"d_loss", "g_loss"}:
+        raise Mismatch(f"gan_train_step returned {sorted(returned)}; return a dict with exactly d_loss and g_loss")
+    for key in ("d_loss", "g_loss"):
+        got, expected = returned[key], target["returned"][key]
+        if (got.get("type"), got.get("shape"), got.get("requires_grad")) != \
+                (expected.get("type"), expected.get("shape"), expected.get("requires_grad")):
+            raise Mismatch(f"{key} is a {got.get('type')} (shape {got.get('shape')}, requires_grad "
+                           f"{got.get('requires_grad')}); expected a detached scalar tensor as the steps return")
+        value = number_of(got["value"], key)
+        want = number_of(expected["value"], key)
+        if abs(value - want) > ATOL + RTOL * abs(want):
+            extra = " (g_loss must be the loss of the last generator update)" if key == "g_loss" else ""
+            raise Mismatch(f"{key} is {value:.6g}, expected {want:.6g}{extra}")
+
+
+def _judge_each(compare, what: str):
+    """``_judge_against`` for every run of a probe that returns several (one per setting)."""
+    single = _judge_against(compare, what)
+
+    def judge(student, reference):
+        for key in reference:
+            verdict = single(student[key], reference[key])
+            if verdict.fraction < 1:
+                return verdict
+        return Verdict.passed()
+
+    return judge
+
+
+@check("gan_train_step", "update_order", judge=_judge_each(_compare_steps, "gan_train_step"),
+       hint="discriminator_step once, then generator_step g_steps times (default 2)")
+def update_order(ns, inputs):
+    return {f"g_steps={n}": _runs(ns, g_steps=n) for n in (None, 3, 1)}
+
+
+def _labelled(compare, label):
+    def wrapped(run, target):
+        try:
+            compare(run, target)
+        except Mismatch as err:
+            raise Mismatch(f"with {label}: {err}") from None
+
+    return wrapped
+
+
+@check("gan_train_step", "final_weights", judge=_judge_against(_compare_weights, "gan_train_step"),
+       hint="one discriminator_step(G, D, real, opt_D, real_label=...) then g_steps generator_step(G, D, "
+            "real.shape[0], opt_G) (tolerance 1e-6)")
+def final_weights(ns, inputs):
+    return _runs(ns)
+
+
+@check("gan_train_step", "returned_losses", judge=_judge_against(_compare_losses, "gan_train_step"),
+       hint="return {'d_loss': d_loss, 'g_loss': g_loss} with the detached scalars the steps return, g_loss of the "
+            "last generator update (tolerance 1e-6)")
+def returned_losses(ns, inputs):
+    return _runs(ns)
+
+
+@check("gan_train_step", "passes_max_grad_norm",
+       judge=_judge_against(_labelled(_compare_weights, "max_grad_norm=0.01"), "gan_train_step"),
+       hint="pass max_grad_norm on to discriminator_step and generator_step (tolerance 1e-6)")
+def passes_max_grad_norm(ns, inputs):
+    return _runs(ns, max_grad_norm=TINY_NORM)
+
+
+@check("gan_train_step", "passes_real_label",
+       judge=_judge_against(_labelled(_compare_weights, "real_label=1.0"), "gan_train_step"),
+       hint="pass real_label on to discriminator_step (tolerance 1e-6)")
+def passes_real_label(ns, inputs):
+    return _runs(ns, real_label=1.0)

@@ -28,6 +28,8 @@ class ReleaseError(ValueError):
 def clear_solution(source: str) -> str:
     lines = source.splitlines()
     if not any(_BEGIN.match(ln) for ln in lines):
+        if any(_END.match(ln) for ln in lines):
+            raise ReleaseError("### END SOLUTION without BEGIN")
         return "\n".join(STUB)
     out, inside = [], False
     for ln in lines:

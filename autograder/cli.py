@@ -13,7 +13,10 @@ def _grade(args) -> int:
     from .report import table, write_reports
     from .runner import Limits
 
+    from .sandbox import detect
+
     out = Path(args.out)
+    print(detect().describe(Limits().memory_bytes), file=sys.stderr)
     limits = Limits(load_seconds=args.load_timeout, submission_seconds=args.submission_timeout,
                     check_seconds=args.check_timeout)
     try:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -89,14 +90,15 @@ def _status_message(check, run: CheckRun) -> str:
     return run.message
 
 
-def grade_submission(sub: Submission, reference: Reference, limits: Limits) -> NotebookResult:
+def grade_submission(sub: Submission, reference: Reference, limits: Limits, hide=()) -> NotebookResult:
     started = time.monotonic()
     result = NotebookResult(sub.student, reference.slug, str(sub.path))
     if sub.error:
         message = f"notebook could not be loaded: {sub.error}"
         result.results = [CheckResult(c.id, 0.0, reference.max_scores[c.id], message, c.visible) for c in reference.checks]
     else:
-        report = run_checks(sub.path, reference.slug, reference.by_id, limits, inputs=reference.inputs)
+        report = run_checks(sub.path, reference.slug, reference.by_id, limits, inputs=reference.inputs, hide=hide)
+        result.notes += [f"sandbox: {p}" for p in report.sandbox_problems]
         result.results = score_report(reference, report)
         result.notes += [f"cell {e.get('cell', -1) + 1}: {e.get('message', '')}" for e in report.load_errors
                          if isinstance(e, dict)]
@@ -105,6 +107,20 @@ def grade_submission(sub: Submission, reference: Reference, limits: Limits) -> N
     result.notes += [f"also found {p}; graded the newest file instead" for p in sub.superseded]
     result.seconds = time.monotonic() - started
     return result
+
+
+def hidden_paths(paths, out: Path, reference_dir: Path) -> list[str]:
+    """What a student's worker must not see: references, data, outputs and every submission."""
+    from vaegan.data import default_data_root
+
+    hide = {DEFAULT_REFERENCE, Path(reference_dir), Path(out), default_data_root()}
+    hide.update(Path(p) for p in paths)
+    needed = [Path(__file__).resolve().parents[1], Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()]
+    keep = []
+    for p in (p.resolve() for p in hide if p.exists()):
+        if not any(n == p or p in n.parents for n in needed):  # never hide the code the worker runs
+            keep.append(str(p))
+    return sorted(keep)
 
 
 def write_result(out: Path, result: NotebookResult) -> Path:
@@ -145,10 +161,11 @@ def grade_paths(paths, out: Path, student: str | None = None, reference_dir: Pat
         references[slug] = Reference(slug, reference_dir, Limits(threads=limits.threads))  # trusted: default limits
     todo = [s for s in submissions if s.exercise in references]
     out.mkdir(parents=True, exist_ok=True)
+    hide = hidden_paths(paths, out, reference_dir)
     results: list[NotebookResult] = []
     jobs = max(1, jobs or os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(grade_submission, s, references[s.exercise], limits) for s in todo]
+        futures = [pool.submit(grade_submission, s, references[s.exercise], limits, hide) for s in todo]
         for future in futures:
             result = future.result()
             write_result(out, result)

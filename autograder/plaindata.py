@@ -48,10 +48,12 @@ def encode(value, depth: int = 0):
         return value
     if type(value) is float:
         return _float(value)
-    if isinstance(value, torch.Tensor):
+    if issubclass(type(value), torch.Tensor):  # type(), not isinstance(): a fake __class__ cannot pass
         return _tensor(value)
-    if isinstance(value, np.ndarray):
+    if type(value) is np.ndarray:
         return _tensor(torch.from_numpy(np.array(value)))
+    if type(value) in _NUMPY_SCALARS:  # np.float64 and friends: honest results of NumPy code
+        return encode(np.ndarray.item(np.asarray(value)), depth + 1)
     if type(value) in (list, tuple):
         return [encode(v, depth + 1) for v in value]
     if type(value) is dict and all(type(k) is str for k in value):
@@ -67,7 +69,15 @@ def _float(x: float):
     return x
 
 
+_NUMPY_SCALARS = {np.float64, np.float32, np.float16, np.int64, np.int32, np.int16, np.int8, np.uint8, np.bool_}
+
+
 def _tensor(t: torch.Tensor):
+    with torch._C.DisableTorchFunctionSubclass():  # a subclass's __torch_function__ cannot rewrite values
+        return _plain_tensor(torch.Tensor.as_subclass(t, torch.Tensor))
+
+
+def _plain_tensor(t: torch.Tensor):
     t = torch.Tensor.detach(t)
     if t.device.type == "meta":
         return {TENSOR_KEY: True, "dtype": _NAMES.get(t.dtype, str(t.dtype)), "shape": list(t.shape), "meta": True}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,11 +17,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import sandbox
 from .plaindata import PlainDataError, decode
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MAX_LINE_BYTES = 64 * 1024 * 1024
 LOG_TAIL_BYTES = 2000
+SUBMISSION_NAME = "submission.ipynb"
 
 
 @dataclass
@@ -31,6 +34,7 @@ class Limits:
     file_size_bytes: int = 64 * 1024 * 1024
     threads: int = 1
     check_seconds: float | None = None  # caps every check's own timeout (tests, impatient instructors)
+    memory_bytes: int = 3 * 2**30
 
     def check_timeout(self, check) -> float:
         return min(check.timeout, self.check_seconds) if self.check_seconds else check.timeout
@@ -53,6 +57,7 @@ class WorkerReport:
     restarts: int = 0
     seconds: float = 0.0
     log_tail: str = ""
+    sandbox_problems: list[str] = field(default_factory=list)
 
 
 def _scrubbed_env(result_fd: int, home: str) -> dict:
@@ -67,7 +72,7 @@ def _scrubbed_env(result_fd: int, home: str) -> dict:
         "MKL_NUM_THREADS": "1",
         "MPLBACKEND": "Agg",
         "COURSE_OFFLINE": "1",
-        "COURSE_GRADING": "1",
+        "MPLCONFIGDIR": home,
         "CUDA_VISIBLE_DEVICES": "",
         "GRADER_RESULT_FD": str(result_fd),
     }
@@ -81,10 +86,15 @@ class _Worker:
         read_fd, write_fd = os.pipe()
         self.log_path = Path(workdir) / "worker.log"
         self.log = open(self.log_path, "ab")
+        protection = sandbox.detect()
+        self.cgroups = sandbox.WorkerCgroups(protection, limits.memory_bytes) if protection.namespaces else None
+        job["sandbox"] = {"namespaces": protection.namespaces, "hide": job.pop("hide", []),
+                          "cgroups": self.cgroups.paths if self.cgroups else []}
+        home = "/tmp" if protection.namespaces else workdir
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "autograder.worker"],
+            [*protection.command(), sys.executable, "-m", "autograder.worker"],
             stdin=subprocess.PIPE, stdout=self.log, stderr=subprocess.STDOUT,
-            pass_fds=(write_fd,), cwd=workdir, env=_scrubbed_env(write_fd, workdir),
+            pass_fds=(write_fd,), cwd=workdir, env=_scrubbed_env(write_fd, home),
             start_new_session=True, close_fds=True,
         )
         os.close(write_fd)
@@ -139,6 +149,8 @@ class _Worker:
         self.selector.close()
         os.close(self.fd)
         self.log.close()
+        if self.cgroups:
+            self.cgroups.remove()
         if code is None:
             return "did not stop"
         if code < 0:
@@ -157,21 +169,27 @@ class _Worker:
 
 
 def run_checks(notebook: str | Path, exercise: str, checks: dict, limits: Limits | None = None,
-               mode: str = "student", inputs: dict | None = None) -> WorkerReport:
-    """Run the probes of ``checks`` (id -> Check) on ``notebook``, replacing workers that hang or crash."""
+               mode: str = "student", inputs: dict | None = None, hide=()) -> WorkerReport:
+    """Run the probes of ``checks`` (id -> Check) on ``notebook``, replacing workers that hang or crash.
+
+    The notebook is copied into a private working folder; ``hide`` lists folders the worker must
+    not see (solutions, data, outputs, other submissions) where the sandbox allows it.
+    """
     limits = limits or Limits()
     report = WorkerReport()
     remaining = list(checks)
     started = time.monotonic()
     budget_end = started + limits.submission_seconds
     with tempfile.TemporaryDirectory(prefix="grader-") as workdir:
+        shutil.copyfile(notebook, Path(workdir) / SUBMISSION_NAME)
         while remaining:
             if time.monotonic() >= budget_end:
                 for cid in remaining:
                     report.runs[cid] = CheckRun("not_run", f"not run: the notebook used its whole time budget "
                                                            f"({limits.submission_seconds:.0f} s)")
                 break
-            job = {"notebook": str(Path(notebook).resolve()), "exercise": exercise, "checks": remaining,
+            job = {"notebook": SUBMISSION_NAME, "exercise": exercise, "checks": remaining,
+                   "hide": [str(Path(h).resolve()) for h in hide], "memory_bytes": limits.memory_bytes,
                    "mode": mode, "inputs": {k: v for k, v in (inputs or {}).items() if k in remaining},
                    "threads": limits.threads, "file_size_bytes": limits.file_size_bytes,
                    "cpu_seconds": int(limits.submission_seconds * 2) + 30}
@@ -227,6 +245,8 @@ def _drive(worker: _Worker, checks: dict, remaining: list[str], report: WorkerRe
         kind = event["event"]
         if kind == "ready" and not ready:
             ready = True
+            problems = event.get("sandbox_problems")
+            report.sandbox_problems = [str(p) for p in problems] if isinstance(problems, list) else []
             report.mode = "loading"
             deadline = min(time.monotonic() + limits.load_seconds, budget_end)
         elif kind == "load_failed" and ready and not loaded:

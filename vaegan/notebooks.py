@@ -24,6 +24,7 @@ from pathlib import Path
 from .curriculum import EXERCISES, slug_from_filename
 
 SETUP_TAGS = ("setup", "given")
+MAX_NOTEBOOK_BYTES = 50 * 2**20
 _KEEP_IN_ANSWERS = (
     ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
     ast.Assign, ast.AnnAssign, ast.AugAssign, ast.If, ast.Try, ast.Pass, ast.Global,
@@ -71,6 +72,11 @@ def read_notebook(path: str | Path):
     path = Path(path)
     if not path.exists():
         raise NotebookLoadError(f"{path}: file not found")
+    size = path.stat().st_size
+    if size > MAX_NOTEBOOK_BYTES:
+        raise NotebookLoadError(
+            f"{path.name}: the notebook is {size / 2**20:.0f} MB (limit {MAX_NOTEBOOK_BYTES // 2**20} MB) — "
+            "clear its outputs (Kernel > Restart & Clear All Outputs), save and resubmit")
     try:
         text = path.read_text(encoding="utf-8")
     except (UnicodeDecodeError, OSError) as err:

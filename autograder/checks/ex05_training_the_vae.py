@@ -130,7 +130,7 @@ def _judge_updates(student, reference):
     return Verdict.passed()
 
 
-@check("vae_train_step", "updates_weights", weight=2, judge=_judge_updates,
+@check("vae_train_step", "updates_weights", weight=1, judge=_judge_updates,
        hint="forward, vae_loss, optimizer.zero_grad(), loss.backward(), optimizer.step()")
 def updates_weights(ns, inputs):
     return {"run": _steps(ns, [_images(8, 1)])}
@@ -149,7 +149,7 @@ def _judge_accumulation(student, reference):
     return Verdict.passed()
 
 
-@check("vae_train_step", "no_gradient_accumulation", weight=2, judge=_judge_accumulation,
+@check("vae_train_step", "no_gradient_accumulation", weight=1, judge=_judge_accumulation,
        hint="PyTorch adds every backward() into p.grad: optimizer.zero_grad() before loss.backward()")
 def no_gradient_accumulation(ns, inputs):
     return {"run": _steps(ns, [_images(8, 2), _images(8, 3)], seed=1)}
@@ -164,7 +164,7 @@ def _judge_beta(student, reference):
     return Verdict.passed()
 
 
-@check("vae_train_step", "uses_beta", judge=_judge_beta, hint="vae_loss(x_logits, x, mu, logvar, beta)")
+@check("vae_train_step", "uses_beta", weight=0.5, judge=_judge_beta, hint="vae_loss(x_logits, x, mu, logvar, beta)")
 def uses_beta(ns, inputs):
     return {"run": _steps(ns, [_images(8, 4)], beta=4.0, seed=2)}
 
@@ -191,7 +191,7 @@ def _judge_detached(student, reference):
     return Verdict.passed()
 
 
-@check("vae_train_step", "returns_detached_scalars", judge=_judge_detached,
+@check("vae_train_step", "returns_detached_scalars", weight=0.75, judge=_judge_detached,
        hint='return {"loss": loss.detach(), "recon": recon.detach(), "kl": kl.detach()}')
 def returns_detached_scalars(ns, inputs):
     model = TinyVAE(seed=3)
@@ -229,7 +229,7 @@ def _judge_losses(student, reference):
     return Verdict.passed()
 
 
-@check("vae_train_step", "losses_match_recomputation", judge=_judge_losses,
+@check("vae_train_step", "losses_match_recomputation", weight=0.75, judge=_judge_losses,
        hint="return the loss, recon and kl that vae_loss gave for this batch (before the update)")
 def losses_match_recomputation(ns, inputs):
     model = TinyVAE(seed=4)
@@ -267,6 +267,9 @@ def _as_plain(value):
 def _judge_values(student, reference):
     got = _metrics(student["metrics"], "vae_evaluate")
     want = _metrics(reference["metrics"], "the reference")
+    if got["recon"] == 0 and got["kl"] == 0:
+        raise Mismatch("recon and kl are 0: the loop saw no images; batches may be a generator, which can be "
+                       "looped over only once (count the images in the same loop)")
     for key in ("recon", "kl", "neg_elbo"):
         if abs(got[key] - want[key]) > LOSS_ATOL + 1e-4 * abs(want[key]):
             raise Mismatch(f"{key} is {got[key]:.4f}, expected {want[key]:.4f} (tolerance atol={LOSS_ATOL:g}, "
@@ -282,7 +285,7 @@ def _uneven_batches():
     yield torch.zeros(8, 1, 28, 28)
 
 
-@check("vae_evaluate", "values", weight=2, judge=_judge_values,
+@check("vae_evaluate", "values", weight=1, judge=_judge_values,
        hint="sum reconstruction_loss and kl_divergence over every image of every batch, then divide by the number "
             "of images; batches may be a generator, so loop over it once")
 def values(ns, inputs):
@@ -306,7 +309,7 @@ def _judge_sampled(student, reference):
     return Verdict.passed()
 
 
-@check("vae_evaluate", "samples_z", weight=2, judge=_judge_sampled,
+@check("vae_evaluate", "samples_z", weight=1, judge=_judge_sampled,
        hint="the test metric samples z exactly as training does (model(x)); never decode z = mu")
 def samples_z(ns, inputs):
     model = TinyVAE(latent_dim=8, log_sigma2=0.0, decoder_scale=3.0, seed=6)
@@ -332,7 +335,7 @@ def _judge_no_grad(student, reference):
     return Verdict.passed()
 
 
-@check("vae_evaluate", "no_grad", judge=_judge_no_grad, hint="with torch.no_grad(): around the evaluation loop")
+@check("vae_evaluate", "no_grad", weight=0.75, judge=_judge_no_grad, hint="with torch.no_grad(): around the evaluation loop")
 def no_grad(ns, inputs):
     model = TinyVAE(seed=7)
     out = capture(lambda: ns.vae_evaluate(model, [_images(6, 20), _images(3, 21)]))
@@ -367,7 +370,7 @@ def _mode_run(ns, start_training: bool):
     return {"log": list(model.log), "after": [m.training for m in model.modules()]}
 
 
-@check("vae_evaluate", "eval_mode_and_restores", judge=_judge_modes,
+@check("vae_evaluate", "eval_mode_and_restores", weight=0.75, judge=_judge_modes,
        hint="was_training = model.training; model.eval(); ...; model.train(was_training)")
 def eval_mode_and_restores(ns, inputs):
     return {"from_train": _mode_run(ns, True), "from_eval": _mode_run(ns, False)}
@@ -388,7 +391,7 @@ def _judge_floats(student, reference):
     return Verdict.passed()
 
 
-@check("vae_evaluate", "returns_floats", judge=_judge_floats,
+@check("vae_evaluate", "returns_floats", weight=0.5, judge=_judge_floats,
        hint="return plain Python floats (t.item()), ready for printing and JSON")
 def returns_floats(ns, inputs):
     model = TinyVAE(seed=9)
@@ -422,7 +425,7 @@ def _judge_ends(student, reference):
     return Verdict.passed()
 
 
-@check("interpolate_latents", "shape_and_ends", weight=2, judge=_judge_ends,
+@check("interpolate_latents", "shape_and_ends", weight=1, judge=_judge_ends,
        hint="(steps, latent_dim), first row exactly z1, last row exactly z2")
 def shape_and_ends(ns, inputs):
     z1, z2 = _ends(1, 4)
@@ -441,7 +444,7 @@ def _judge_linear(student, reference):
     return Verdict.passed()
 
 
-@check("interpolate_latents", "linear_path", judge=_judge_linear,
+@check("interpolate_latents", "linear_path", weight=0.5, judge=_judge_linear,
        hint="t = torch.linspace(0, 1, steps)[:, None]; z = (1 - t) * z1 + t * z2")
 def linear_path(ns, inputs):
     z1, z2 = _ends(2, 5)
@@ -464,7 +467,7 @@ def _judge_path_dtype(student, reference):
     return Verdict.passed()
 
 
-@check("interpolate_latents", "keeps_dtype_and_device", judge=_judge_path_dtype,
+@check("interpolate_latents", "keeps_dtype_and_device", weight=0.5, judge=_judge_path_dtype,
        hint="torch.linspace(0, 1, steps, dtype=z1.dtype, device=z1.device)")
 def path_keeps_dtype_and_device(ns, inputs):
     z1, z2 = _ends(3, 3, torch.float64)

@@ -24,33 +24,29 @@ def _noise(batch_size: int, noise_dim: int = NOISE_DIM, seed: int = 0) -> torch.
     return torch.randn(batch_size, noise_dim, generator=torch.Generator().manual_seed(seed))
 
 
-def _judge_shapes(what: str):
-    """Judge: every output is a tensor with the reference's shape and dtype (values are not compared)."""
-
-    def judge(student, reference):
-        for key, expected in reference.items():
-            got = student.get(key)
-            if raised(got):
-                raise Mismatch(f"{what} {key} raised {raised(got)}")
-            if not isinstance(got, (torch.Tensor, MetaTensor)):
-                raise Mismatch(f"{what} {key} returned {describe(got)}, not a tensor")
-            if tuple(got.shape) != tuple(expected.shape):
-                raise Mismatch(f"{what} {key} has shape {tuple(got.shape)}, expected {tuple(expected.shape)}")
-            if got.dtype != expected.dtype:
-                raise Mismatch(f"{what} {key} has dtype {got.dtype}, expected {expected.dtype}")
-        return Verdict.passed()
-
-    return judge
+def _judge_shapes(student, reference):
+    """Every output (keyed by the call that made it) has the reference's shape and dtype; values are not compared."""
+    for call, expected in reference.items():
+        got = student.get(call)
+        if raised(got):
+            raise Mismatch(f"{call} raised {raised(got)}")
+        if not isinstance(got, (torch.Tensor, MetaTensor)):
+            raise Mismatch(f"{call} returned {describe(got)}, not a tensor")
+        if tuple(got.shape) != tuple(expected.shape):
+            raise Mismatch(f"{call} has shape {tuple(got.shape)}, expected {tuple(expected.shape)}")
+        if got.dtype != expected.dtype:
+            raise Mismatch(f"{call} has dtype {got.dtype}, expected {expected.dtype}")
+    return Verdict.passed()
 
 
 # ---------------------------------------------------------------- sample_noise
-@check("sample_noise", "shape", judge=_judge_shapes("sample_noise"),
+@check("sample_noise", "shape", judge=_judge_shapes,
        hint="return torch.randn(batch_size, noise_dim, device=device): shape (batch_size, noise_dim), float32")
 def noise_shape(ns, inputs):
     return {
-        "(8) with the default noise_dim": capture(lambda: ns.sample_noise(8)),
-        "(5, 7)": capture(lambda: ns.sample_noise(5, 7)),
-        "(batch_size=3, noise_dim=2)": capture(lambda: ns.sample_noise(batch_size=3, noise_dim=2)),
+        "sample_noise(8)": capture(lambda: ns.sample_noise(8)),
+        "sample_noise(5, 7)": capture(lambda: ns.sample_noise(5, 7)),
+        "sample_noise(batch_size=3, noise_dim=2)": capture(lambda: ns.sample_noise(batch_size=3, noise_dim=2)),
     }
 
 

@@ -117,8 +117,8 @@ def _judge_large(what):
 
 
 @check("discriminator_loss", "stable_for_large_logits", judge=_judge_large("discriminator_loss"),
-       hint="take logits, not probabilities: sigmoid followed by log or BCELoss rounds to 0/1 and gives inf or "
-            "the clamped value 100 (tolerance 1e-4)")
+       hint="the loss must hold for extreme logits too: sigmoid followed by log or BCELoss rounds to 0 or 1 and "
+            "gives inf or BCELoss's clamped 100; work on the logits with binary_cross_entropy_with_logits (tolerance 1e-4)")
 def d_stable(ns, inputs):
     return {"loss": capture(lambda: ns.discriminator_loss(_large(), _large(flip=True)))}
 
@@ -219,8 +219,8 @@ def non_saturating(ns, inputs):
 
 
 @check("generator_loss", "stable_for_large_logits", judge=_judge_large("generator_loss"),
-       hint="take logits, not probabilities: -log(sigmoid(x)) overflows for very negative logits; use "
-            "binary_cross_entropy_with_logits or -F.logsigmoid (tolerance 1e-4)")
+       hint="the loss must hold for extreme logits too: -log(sigmoid(x)) overflows for very negative logits; use "
+            "binary_cross_entropy_with_logits or -F.logsigmoid on the logits (tolerance 1e-4)")
 def g_stable(ns, inputs):
     return {"loss": capture(lambda: ns.generator_loss(_large()))}
 

@@ -106,12 +106,21 @@ def _call_ok(value, what: str) -> None:
         raise Mismatch(f"{what} raised {raised(value)}")
 
 
-def _same_weights(got, expected, what: str, unchanged=None, unchanged_message: str = "") -> None:
-    """``got`` must match ``expected``; if it equals ``unchanged`` (the starting weights) say so."""
-    if unchanged is not None and isinstance(got, list) and len(got) == len(unchanged) and all(
-            isinstance(g, torch.Tensor) and g.shape == u.shape and torch.equal(g, u) for g, u in zip(got, unchanged)):
-        raise Mismatch(f"{what}: the weights did not change{unchanged_message}")
-    assert_close(got, expected, what, atol=ATOL, rtol=RTOL)
+def _names(model: str) -> list[str]:
+    stub = _StubGenerator() if model == "G" else _StubDiscriminator()
+    return [f"{model}.{name}" for name, _ in stub.named_parameters()]
+
+
+def _same_weights(got, expected, model: str, when: str, unchanged=None, unchanged_message: str = "") -> None:
+    """``got`` (model "G" or "D") must match ``expected``; if it equals ``unchanged`` (the start) say so."""
+    names = _names(model)
+    if not isinstance(got, list) or len(got) != len(expected):
+        raise Mismatch(f"{model}'s parameters could not be read {when}")
+    if unchanged is not None and all(isinstance(g, torch.Tensor) and g.shape == u.shape and torch.equal(g, u)
+                                     for g, u in zip(got, unchanged)):
+        raise Mismatch(f"{model}'s weights did not change {when}{unchanged_message}")
+    for name, g, e in zip(names, got, expected):
+        assert_close(g, e, f"{name} {when}", atol=ATOL, rtol=RTOL)
 
 
 def _initial(model: str) -> list:
@@ -169,7 +178,7 @@ def _judge_d_loss_and_update(student, reference):
                            "real_label of discriminator_step is 0.9 — pass it on to discriminator_loss")
         raise Mismatch(f"d_loss is {got:.6g}, expected {expected:.6g}: return discriminator_loss(D(real), D(fake), "
                        "real_label) computed before the update (tolerance 1e-6)")
-    _same_weights(student["D_after"], reference["D_after"], "D's weights after the step", _initial("D"),
+    _same_weights(student["D_after"], reference["D_after"], "D", "after the step", _initial("D"),
                   ": call opt_D.step() after backward()")
     return Verdict.passed()
 
@@ -189,7 +198,7 @@ def _judge_detached_fake(student, reference):
     if any(g is not None and isinstance(g, torch.Tensor) and g.abs().max().item() > 0 for g in grads):
         raise Mismatch("after the discriminator step the generator has gradients: the fake batch was not detached "
                        "(use G(z).detach() or generate under torch.no_grad())")
-    _same_weights(student["G_after"], student["G_before"], "G's weights")
+    _same_weights(student["G_after"], student["G_before"], "G", "after the discriminator step (it must not change)")
     return Verdict.passed()
 
 
@@ -206,7 +215,7 @@ def _judge_weights_only(key: str, what: str, message: str):
     def judge(student, reference):
         _call_ok(student["call"], what)
         try:
-            _same_weights(student[key], reference[key], f"{key.replace('_after', '')}'s weights after {what}")
+            _same_weights(student[key], reference[key], key[0], f"after {what}")
         except Mismatch as err:
             raise Mismatch(f"{err} — {message}") from None
         return Verdict.passed()
@@ -281,7 +290,7 @@ def _judge_g_loss_and_update(student, reference):
     if abs(got - expected) > ATOL + RTOL * abs(expected):
         raise Mismatch(f"g_loss is {got:.6g}, expected {expected:.6g}: return generator_loss(D(G(z))) (the "
                        "non-saturating loss), computed before the update (tolerance 1e-6)")
-    _same_weights(student["G_after"], reference["G_after"], "G's weights after the step", _initial("G"),
+    _same_weights(student["G_after"], reference["G_after"], "G", "after the step", _initial("G"),
                   ": the gradient must flow through D into G (no detach, no torch.no_grad) and opt_G.step() must run")
     return Verdict.passed()
 
@@ -296,7 +305,7 @@ def g_loss_and_update(ns, inputs):
 
 def _judge_d_unchanged(student, reference):
     _call_ok(student["call"], "generator_step")
-    _same_weights(student["D_after"], student["D_before"], "D's weights after the generator step")
+    _same_weights(student["D_after"], student["D_before"], "D", "after the generator step (it must not change)")
     if not all(student["D_requires_grad"]):
         raise Mismatch("after the generator step some of D's parameters no longer require grad: if you freeze D "
                        "with requires_grad_(False), unfreeze it before returning")
@@ -419,8 +428,8 @@ def _compare_steps(run, target):
 
 
 def _compare_weights(run, target):
-    assert_close(run["D_after"], target["D_after"], "D's weights after gan_train_step", atol=ATOL, rtol=RTOL)
-    assert_close(run["G_after"], target["G_after"], "G's weights after gan_train_step", atol=ATOL, rtol=RTOL)
+    _same_weights(run["D_after"], target["D_after"], "D", "after gan_train_step")
+    _same_weights(run["G_after"], target["G_after"], "G", "after gan_train_step")
 
 
 def _compare_losses(run, target):
@@ -429,10 +438,12 @@ def _compare_losses(run, target):
         raise Mismatch(f"gan_train_step returned {sorted(returned)}; return a dict with exactly d_loss and g_loss")
     for key in ("d_loss", "g_loss"):
         got, expected = returned[key], target["returned"][key]
-        if (got.get("type"), got.get("shape"), got.get("requires_grad")) != \
-                (expected.get("type"), expected.get("shape"), expected.get("requires_grad")):
-            raise Mismatch(f"{key} is a {got.get('type')} (shape {got.get('shape')}, requires_grad "
-                           f"{got.get('requires_grad')}); expected a detached scalar tensor as the steps return")
+        if got.get("type") != expected.get("type"):
+            raise Mismatch(f"{key} is a {got.get('type')}; expected a {expected.get('type')} (the detached scalar "
+                           "tensor the step returns, no .item())")
+        if (got.get("shape"), got.get("requires_grad")) != (expected.get("shape"), expected.get("requires_grad")):
+            raise Mismatch(f"{key} has shape {got.get('shape')} and requires_grad {got.get('requires_grad')}; expected "
+                           f"shape {expected.get('shape')} and requires_grad {expected.get('requires_grad')}")
         value = number_of(got["value"], key)
         want = number_of(expected["value"], key)
         if abs(value - want) > ATOL + RTOL * abs(want):

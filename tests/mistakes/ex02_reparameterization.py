@@ -1,0 +1,76 @@
+from . import mistake
+
+MISTAKES = [
+    mistake("reparameterize", "exp(logvar) used as sigma (logvar read as log-sigma)", """
+import torch
+def reparameterize(mu, logvar, eps=None):
+    if eps is None:
+        eps = torch.randn_like(mu)
+    return mu + torch.exp(logvar) * eps
+""", "explicit_eps", "statistics", "gradient_flow"),
+    mistake("reparameterize", "subtracts the noise", """
+import torch
+def reparameterize(mu, logvar, eps=None):
+    if eps is None:
+        eps = torch.randn_like(mu)
+    return mu - torch.exp(0.5 * logvar) * eps
+""", "explicit_eps"),
+    mistake("reparameterize", "ignores the eps it is given", """
+import torch
+def reparameterize(mu, logvar, eps=None):
+    eps = torch.randn_like(mu)
+    return mu + torch.exp(0.5 * logvar) * eps
+""", "explicit_eps"),
+    mistake("reparameterize", "uniform noise (rand_like)", """
+import torch
+def reparameterize(mu, logvar, eps=None):
+    if eps is None:
+        eps = torch.rand_like(mu)
+    return mu + torch.exp(0.5 * logvar) * eps
+""", "statistics"),
+    mistake("reparameterize", "one eps shared by the whole batch", """
+import torch
+def reparameterize(mu, logvar, eps=None):
+    if eps is None:
+        eps = torch.randn(mu.shape[-1], dtype=mu.dtype, device=mu.device)
+    return mu + torch.exp(0.5 * logvar) * eps
+""", "statistics"),
+    mistake("reparameterize", "one eps per sample shared by all latent dimensions", """
+import torch
+def reparameterize(mu, logvar, eps=None):
+    if eps is None:
+        eps = torch.randn(mu.shape[0], 1, dtype=mu.dtype, device=mu.device)
+    return mu + torch.exp(0.5 * logvar) * eps
+""", "statistics"),
+    mistake("reparameterize", "seeds the generator inside the function", """
+import torch
+def reparameterize(mu, logvar, eps=None):
+    if eps is None:
+        torch.manual_seed(0)
+        eps = torch.randn_like(mu)
+    return mu + torch.exp(0.5 * logvar) * eps
+""", "statistics"),
+    mistake("reparameterize", "detaches sigma", """
+import torch
+def reparameterize(mu, logvar, eps=None):
+    std = torch.exp(0.5 * logvar).detach()
+    if eps is None:
+        eps = torch.randn_like(std)
+    return mu + std * eps
+""", "gradient_flow"),
+    mistake("reparameterize", "samples with torch.normal (no gradient)", """
+import torch
+def reparameterize(mu, logvar, eps=None):
+    std = torch.exp(0.5 * logvar)
+    if eps is None:
+        return torch.normal(mu, std)
+    return mu + std * eps
+""", "gradient_flow"),
+    mistake("reparameterize", "draws eps on the CPU in float32 (torch.randn(mu.shape))", """
+import torch
+def reparameterize(mu, logvar, eps=None):
+    if eps is None:
+        eps = torch.randn(mu.shape)
+    return mu + torch.exp(0.5 * logvar) * eps
+""", "keeps_dtype_and_device"),
+]

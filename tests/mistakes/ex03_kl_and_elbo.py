@@ -1,0 +1,117 @@
+from . import mistake
+
+MISTAKES = [
+    # ---------------------------------------------------------------- kl_divergence
+    mistake("kl_divergence", "wrong sign", """
+import torch
+def kl_divergence(mu, logvar):
+    return 0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)
+""", "matches_torch_distributions", "logvar_is_log_variance"),
+    mistake("kl_divergence", "averaged over the latent dimensions", """
+import torch
+def kl_divergence(mu, logvar):
+    return -0.5 * torch.mean(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)
+""", "matches_torch_distributions", "sums_over_latent_dims", "logvar_is_log_variance"),
+    mistake("kl_divergence", "logvar read as log(sigma)", """
+import torch
+def kl_divergence(mu, logvar):
+    return -0.5 * torch.sum(1 + 2 * logvar - mu.pow(2) - torch.exp(2 * logvar), dim=1)
+""", "matches_torch_distributions", "logvar_is_log_variance"),
+    mistake("kl_divergence", "missing the factor 0.5", """
+import torch
+def kl_divergence(mu, logvar):
+    return -torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)
+""", "matches_torch_distributions", "logvar_is_log_variance"),
+    mistake("kl_divergence", "forgets the constant 1", """
+import torch
+def kl_divergence(mu, logvar):
+    return -0.5 * torch.sum(logvar - mu.pow(2) - logvar.exp(), dim=1)
+""", "zero_at_prior", "matches_torch_distributions", "logvar_is_log_variance"),
+    mistake("kl_divergence", "sums over the batch too (a scalar)", """
+import torch
+def kl_divergence(mu, logvar):
+    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+""", "zero_at_prior", "matches_torch_distributions", "sums_over_latent_dims", "logvar_is_log_variance"),
+    mistake("kl_divergence", "builds the constant 1 as a CPU tensor", """
+import torch
+def kl_divergence(mu, logvar):
+    return -0.5 * torch.sum(torch.ones(mu.shape) + logvar - mu.pow(2) - logvar.exp(), dim=1)
+""", "keeps_dtype_and_device"),
+    # ---------------------------------------------------------------- reconstruction_loss
+    mistake("reconstruction_loss", "averaged over pixels", """
+import torch.nn.functional as F
+def reconstruction_loss(x_logits, x):
+    return F.binary_cross_entropy_with_logits(x_logits, x, reduction="none").flatten(1).mean(dim=1)
+""", "matches_bce_with_logits", "stable_for_large_logits"),
+    mistake("reconstruction_loss", "reduction='sum' over the whole batch (a scalar)", """
+import torch.nn.functional as F
+def reconstruction_loss(x_logits, x):
+    return F.binary_cross_entropy_with_logits(x_logits, x, reduction="sum")
+""", "matches_bce_with_logits", "stable_for_large_logits"),
+    mistake("reconstruction_loss", "sigmoid first, then binary_cross_entropy", """
+import torch
+import torch.nn.functional as F
+def reconstruction_loss(x_logits, x):
+    return F.binary_cross_entropy(torch.sigmoid(x_logits), x, reduction="none").flatten(1).sum(dim=1)
+""", "stable_for_large_logits"),
+    mistake("reconstruction_loss", "hand-written BCE through log(sigmoid)", """
+import torch
+def reconstruction_loss(x_logits, x):
+    p = torch.sigmoid(x_logits)
+    return -(x * torch.log(p) + (1 - x) * torch.log(1 - p)).flatten(1).sum(dim=1)
+""", "stable_for_large_logits"),
+    mistake("reconstruction_loss", "sigmoid applied before binary_cross_entropy_with_logits", """
+import torch
+import torch.nn.functional as F
+def reconstruction_loss(x_logits, x):
+    return F.binary_cross_entropy_with_logits(torch.sigmoid(x_logits), x, reduction="none").flatten(1).sum(dim=1)
+""", "matches_bce_with_logits", "stable_for_large_logits"),
+    mistake("reconstruction_loss", "casts the targets to float32", """
+import torch.nn.functional as F
+def reconstruction_loss(x_logits, x):
+    return F.binary_cross_entropy_with_logits(x_logits, x.float(), reduction="none").flatten(1).sum(dim=1)
+""", "keeps_dtype_and_device"),
+    # ---------------------------------------------------------------- vae_loss
+    mistake("vae_loss", "sums over the batch", """
+def vae_loss(x_logits, x, mu, logvar, beta=1.0):
+    recon = reconstruction_loss(x_logits, x).sum()
+    kl = kl_divergence(mu, logvar).sum()
+    return recon + beta * kl, recon, kl
+""", "batch_means", "beta_weighting", "loss_backpropagates"),
+    mistake("vae_loss", "beta weights the reconstruction term", """
+def vae_loss(x_logits, x, mu, logvar, beta=1.0):
+    recon = reconstruction_loss(x_logits, x).mean()
+    kl = kl_divergence(mu, logvar).mean()
+    return beta * recon + kl, recon, kl
+""", "beta_weighting", "loss_backpropagates"),
+    mistake("vae_loss", "ignores beta", """
+def vae_loss(x_logits, x, mu, logvar, beta=1.0):
+    recon = reconstruction_loss(x_logits, x).mean()
+    kl = kl_divergence(mu, logvar).mean()
+    return recon + kl, recon, kl
+""", "beta_weighting", "loss_backpropagates"),
+    mistake("vae_loss", "returns the beta-weighted KL as kl", """
+def vae_loss(x_logits, x, mu, logvar, beta=1.0):
+    recon = reconstruction_loss(x_logits, x).mean()
+    kl = beta * kl_divergence(mu, logvar).mean()
+    return recon + kl, recon, kl
+""", "beta_weighting"),
+    mistake("vae_loss", "subtracts the KL", """
+def vae_loss(x_logits, x, mu, logvar, beta=1.0):
+    recon = reconstruction_loss(x_logits, x).mean()
+    kl = kl_divergence(mu, logvar).mean()
+    return recon - beta * kl, recon, kl
+""", "batch_means", "beta_weighting", "loss_backpropagates"),
+    mistake("vae_loss", "detaches the loss", """
+def vae_loss(x_logits, x, mu, logvar, beta=1.0):
+    recon = reconstruction_loss(x_logits, x).mean()
+    kl = kl_divergence(mu, logvar).mean()
+    return (recon + beta * kl).detach(), recon, kl
+""", "loss_backpropagates"),
+    mistake("vae_loss", "returns (recon, kl, loss)", """
+def vae_loss(x_logits, x, mu, logvar, beta=1.0):
+    recon = reconstruction_loss(x_logits, x).mean()
+    kl = kl_divergence(mu, logvar).mean()
+    return recon, kl, recon + beta * kl
+""", "batch_means", "beta_weighting", "loss_backpropagates"),
+]

@@ -1,0 +1,222 @@
+from . import mistake
+
+MISTAKES = [
+    # ---------------------------------------------------------------- vae_train_step
+    mistake("vae_train_step", "never zeroes the gradients", """
+def vae_train_step(model, x, optimizer, beta=1.0):
+    x_logits, mu, logvar = model(x)
+    loss, recon, kl = vae_loss(x_logits, x, mu, logvar, beta)
+    loss.backward()
+    optimizer.step()
+    return {"loss": loss.detach(), "recon": recon.detach(), "kl": kl.detach()}
+""", "no_gradient_accumulation"),
+    mistake("vae_train_step", "zeroes the gradients between backward and step", """
+def vae_train_step(model, x, optimizer, beta=1.0):
+    x_logits, mu, logvar = model(x)
+    loss, recon, kl = vae_loss(x_logits, x, mu, logvar, beta)
+    loss.backward()
+    optimizer.zero_grad()
+    optimizer.step()
+    return {"loss": loss.detach(), "recon": recon.detach(), "kl": kl.detach()}
+""", "updates_weights", "no_gradient_accumulation", "uses_beta"),
+    mistake("vae_train_step", "backpropagates the reconstruction term only", """
+def vae_train_step(model, x, optimizer, beta=1.0):
+    x_logits, mu, logvar = model(x)
+    loss, recon, kl = vae_loss(x_logits, x, mu, logvar, beta)
+    optimizer.zero_grad()
+    recon.backward()
+    optimizer.step()
+    return {"loss": loss.detach(), "recon": recon.detach(), "kl": kl.detach()}
+""", "updates_weights", "no_gradient_accumulation", "uses_beta"),
+    mistake("vae_train_step", "ignores beta", """
+def vae_train_step(model, x, optimizer, beta=1.0):
+    x_logits, mu, logvar = model(x)
+    loss, recon, kl = vae_loss(x_logits, x, mu, logvar)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return {"loss": loss.detach(), "recon": recon.detach(), "kl": kl.detach()}
+""", "uses_beta", "losses_match_recomputation"),
+    mistake("vae_train_step", "returns the losses without detaching", """
+def vae_train_step(model, x, optimizer, beta=1.0):
+    x_logits, mu, logvar = model(x)
+    loss, recon, kl = vae_loss(x_logits, x, mu, logvar, beta)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return {"loss": loss, "recon": recon, "kl": kl}
+""", "returns_detached_scalars"),
+    mistake("vae_train_step", "returns Python floats (.item())", """
+def vae_train_step(model, x, optimizer, beta=1.0):
+    x_logits, mu, logvar = model(x)
+    loss, recon, kl = vae_loss(x_logits, x, mu, logvar, beta)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return {"loss": loss.item(), "recon": recon.item(), "kl": kl.item()}
+""", "returns_detached_scalars"),
+    mistake("vae_train_step", "reports losses recomputed after the update", """
+import torch
+def vae_train_step(model, x, optimizer, beta=1.0):
+    x_logits, mu, logvar = model(x)
+    loss, recon, kl = vae_loss(x_logits, x, mu, logvar, beta)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    with torch.no_grad():
+        x_logits, mu, logvar = model(x)
+        loss, recon, kl = vae_loss(x_logits, x, mu, logvar, beta)
+    return {"loss": loss, "recon": recon, "kl": kl}
+""", "losses_match_recomputation"),
+    # ---------------------------------------------------------------- vae_evaluate
+    mistake("vae_evaluate", "decodes z = mu at test time", """
+import torch
+def vae_evaluate(model, batches):
+    was_training = model.training
+    model.eval()
+    recon, kl, n = 0.0, 0.0, 0
+    with torch.no_grad():
+        for x in batches:
+            mu, logvar = model.encoder(x)
+            recon += reconstruction_loss(model.decoder(mu), x).sum().item()
+            kl += kl_divergence(mu, logvar).sum().item()
+            n += x.shape[0]
+    model.train(was_training)
+    return {"neg_elbo": (recon + kl) / n, "recon": recon / n, "kl": kl / n}
+""", "samples_z"),
+    mistake("vae_evaluate", "no torch.no_grad()", """
+def vae_evaluate(model, batches):
+    was_training = model.training
+    model.eval()
+    recon, kl, n = 0.0, 0.0, 0
+    for x in batches:
+        x_logits, mu, logvar = model(x)
+        recon += reconstruction_loss(x_logits, x).sum().item()
+        kl += kl_divergence(mu, logvar).sum().item()
+        n += x.shape[0]
+    model.train(was_training)
+    return {"neg_elbo": (recon + kl) / n, "recon": recon / n, "kl": kl / n}
+""", "no_grad"),
+    mistake("vae_evaluate", "averages the batch means", """
+import torch
+def vae_evaluate(model, batches):
+    was_training = model.training
+    model.eval()
+    recon, kl, count = 0.0, 0.0, 0
+    with torch.no_grad():
+        for x in batches:
+            x_logits, mu, logvar = model(x)
+            recon += reconstruction_loss(x_logits, x).mean().item()
+            kl += kl_divergence(mu, logvar).mean().item()
+            count += 1
+    model.train(was_training)
+    return {"neg_elbo": (recon + kl) / count, "recon": recon / count, "kl": kl / count}
+""", "values"),
+    mistake("vae_evaluate", "counts the images with a first pass over batches", """
+import torch
+def vae_evaluate(model, batches):
+    n = sum(x.shape[0] for x in batches)
+    was_training = model.training
+    model.eval()
+    recon, kl = 0.0, 0.0
+    with torch.no_grad():
+        for x in batches:
+            x_logits, mu, logvar = model(x)
+            recon += reconstruction_loss(x_logits, x).sum().item()
+            kl += kl_divergence(mu, logvar).sum().item()
+    model.train(was_training)
+    return {"neg_elbo": (recon + kl) / n, "recon": recon / n, "kl": kl / n}
+""", "values"),
+    mistake("vae_evaluate", "leaves the model in eval mode", """
+import torch
+def vae_evaluate(model, batches):
+    model.eval()
+    recon, kl, n = 0.0, 0.0, 0
+    with torch.no_grad():
+        for x in batches:
+            x_logits, mu, logvar = model(x)
+            recon += reconstruction_loss(x_logits, x).sum().item()
+            kl += kl_divergence(mu, logvar).sum().item()
+            n += x.shape[0]
+    return {"neg_elbo": (recon + kl) / n, "recon": recon / n, "kl": kl / n}
+""", "eval_mode_and_restores"),
+    mistake("vae_evaluate", "always switches back to train mode", """
+import torch
+def vae_evaluate(model, batches):
+    model.eval()
+    recon, kl, n = 0.0, 0.0, 0
+    with torch.no_grad():
+        for x in batches:
+            x_logits, mu, logvar = model(x)
+            recon += reconstruction_loss(x_logits, x).sum().item()
+            kl += kl_divergence(mu, logvar).sum().item()
+            n += x.shape[0]
+    model.train()
+    return {"neg_elbo": (recon + kl) / n, "recon": recon / n, "kl": kl / n}
+""", "eval_mode_and_restores"),
+    mistake("vae_evaluate", "never switches to eval mode", """
+import torch
+def vae_evaluate(model, batches):
+    recon, kl, n = 0.0, 0.0, 0
+    with torch.no_grad():
+        for x in batches:
+            x_logits, mu, logvar = model(x)
+            recon += reconstruction_loss(x_logits, x).sum().item()
+            kl += kl_divergence(mu, logvar).sum().item()
+            n += x.shape[0]
+    return {"neg_elbo": (recon + kl) / n, "recon": recon / n, "kl": kl / n}
+""", "eval_mode_and_restores"),
+    mistake("vae_evaluate", "returns tensors instead of floats", """
+import torch
+def vae_evaluate(model, batches):
+    was_training = model.training
+    model.eval()
+    recon, kl, n = 0.0, 0.0, 0
+    with torch.no_grad():
+        for x in batches:
+            x_logits, mu, logvar = model(x)
+            recon = recon + reconstruction_loss(x_logits, x).sum()
+            kl = kl + kl_divergence(mu, logvar).sum()
+            n += x.shape[0]
+    model.train(was_training)
+    return {"neg_elbo": (recon + kl) / n, "recon": recon / n, "kl": kl / n}
+""", "returns_floats"),
+    # ---------------------------------------------------------------- interpolate_latents
+    mistake("interpolate_latents", "leaves out the last point (arange / steps)", """
+import torch
+def interpolate_latents(z1, z2, steps):
+    t = (torch.arange(steps, dtype=z1.dtype, device=z1.device) / steps).unsqueeze(1)
+    return (1 - t) * z1 + t * z2
+""", "shape_and_ends", "linear_path"),
+    mistake("interpolate_latents", "runs from z2 to z1", """
+import torch
+def interpolate_latents(z1, z2, steps):
+    t = torch.linspace(0, 1, steps, dtype=z1.dtype, device=z1.device).unsqueeze(1)
+    return t * z1 + (1 - t) * z2
+""", "shape_and_ends", "linear_path"),
+    mistake("interpolate_latents", "steps + 1 points", """
+import torch
+def interpolate_latents(z1, z2, steps):
+    t = torch.linspace(0, 1, steps + 1, dtype=z1.dtype, device=z1.device).unsqueeze(1)
+    return (1 - t) * z1 + t * z2
+""", "shape_and_ends", "linear_path"),
+    mistake("interpolate_latents", "forgets to subtract z1 (z1 + t * z2)", """
+import torch
+def interpolate_latents(z1, z2, steps):
+    t = torch.linspace(0, 1, steps, dtype=z1.dtype, device=z1.device).unsqueeze(1)
+    return z1 + t * z2
+""", "shape_and_ends", "linear_path"),
+    mistake("interpolate_latents", "spherical interpolation instead of linear", """
+import torch
+def interpolate_latents(z1, z2, steps):
+    t = torch.linspace(0, 1, steps, dtype=z1.dtype, device=z1.device).unsqueeze(1)
+    omega = torch.arccos(torch.clamp(torch.dot(z1 / z1.norm(), z2 / z2.norm()), -1, 1))
+    return (torch.sin((1 - t) * omega) * z1 + torch.sin(t * omega) * z2) / torch.sin(omega)
+""", "linear_path"),
+    mistake("interpolate_latents", "builds t on the CPU in float32", """
+import torch
+def interpolate_latents(z1, z2, steps):
+    t = torch.linspace(0, 1, steps).unsqueeze(1)
+    return (1 - t) * z1 + t * z2
+""", "keeps_dtype_and_device"),
+]

@@ -1,0 +1,136 @@
+from . import mistake
+
+_D_STEP = '''
+def discriminator_step(G, D, real, opt_D, noise_dim=100, real_label=0.9, max_grad_norm=None):
+    z = sample_noise(real.shape[0], noise_dim, device=real.device)
+    fake = {fake}
+    {zero_grad}
+    d_loss = discriminator_loss(D(real), D(fake), real_label={real_label})
+    d_loss.backward()
+    {clip}
+    opt_D.step()
+    {after_step}
+    return {returned}
+'''
+_D_DEFAULTS = dict(fake="G(z).detach()", zero_grad="opt_D.zero_grad()", real_label="real_label",
+                   clip="if max_grad_norm is not None: nn.utils.clip_grad_norm_(D.parameters(), max_grad_norm)",
+                   after_step="pass", returned="d_loss.detach()")
+
+_G_STEP = '''
+def generator_step(G, D, batch_size, opt_G, noise_dim=100, max_grad_norm=None):
+    z = sample_noise(batch_size, noise_dim, device=next(G.parameters()).device)
+    {zero_grad}
+    {before}
+    g_loss = {loss}
+    g_loss.backward()
+    {clip}
+    opt_G.step()
+    {after_step}
+    return {returned}
+'''
+_G_DEFAULTS = dict(zero_grad="opt_G.zero_grad()", before="pass", loss="generator_loss(D(G(z)))",
+                   clip="if max_grad_norm is not None: nn.utils.clip_grad_norm_(G.parameters(), max_grad_norm)",
+                   after_step="pass", returned="g_loss.detach()")
+
+
+def d_step(**changes):
+    return _D_STEP.format(**{**_D_DEFAULTS, **changes})
+
+
+def g_step(**changes):
+    return _G_STEP.format(**{**_G_DEFAULTS, **changes})
+
+
+MISTAKES = [
+    # ---------------------------------------------------------------- discriminator_step
+    mistake("discriminator_step", "fake batch not detached", d_step(fake="G(z)"), "fake_batch_detached"),
+    mistake("discriminator_step", "no zero_grad", d_step(zero_grad="pass"), "zero_grad_before_backward"),
+    mistake("discriminator_step", "clips after step()", d_step(
+        clip="pass", after_step="if max_grad_norm is not None: nn.utils.clip_grad_norm_(D.parameters(), max_grad_norm)"),
+            "clips_before_step"),
+    mistake("discriminator_step", "clips G instead of D", d_step(
+        clip="if max_grad_norm is not None: nn.utils.clip_grad_norm_(G.parameters(), max_grad_norm)"),
+            "clips_before_step"),
+    mistake("discriminator_step", "real_label not passed to the loss (targets 1.0)", d_step(real_label="1.0"),
+            "loss_and_update", "zero_grad_before_backward", "clips_before_step", "uses_real_label"),
+    mistake("discriminator_step", "hard-codes real_label 0.9", d_step(real_label="0.9"), "uses_real_label"),
+    mistake("discriminator_step", "ignores noise_dim", d_step().replace("real.shape[0], noise_dim", "real.shape[0], 100"),
+            "noise_shape"),
+    mistake("discriminator_step", "returns the loss with its graph", d_step(returned="d_loss"), "returns_detached_scalar"),
+    mistake("discriminator_step", "returns a Python float", d_step(returned="d_loss.item()"), "returns_detached_scalar"),
+    mistake("discriminator_step", "forgets opt_D.step()", d_step().replace("    opt_D.step()\n", ""),
+            "loss_and_update", "zero_grad_before_backward", "clips_before_step"),
+    mistake("discriminator_step", "returns the loss after the update", d_step(
+        returned="discriminator_loss(D(real), D(fake), real_label=real_label).detach()"),
+            "loss_and_update", "uses_real_label"),
+    # ---------------------------------------------------------------- generator_step
+    mistake("generator_step", "fake batch detached: G gets no gradient", g_step(loss="generator_loss(D(G(z).detach()))"),
+            "loss_and_update", "zero_grad_before_backward", "clips_before_step"),
+    mistake("generator_step", "saturating loss", g_step(loss="-discriminator_loss(D(G(z)), D(G(z)), real_label=0.0)"),
+            "loss_and_update", "zero_grad_before_backward"),
+    mistake("generator_step", "no zero_grad", g_step(zero_grad="pass"), "zero_grad_before_backward"),
+    mistake("generator_step", "clips after step()", g_step(
+        clip="pass", after_step="if max_grad_norm is not None: nn.utils.clip_grad_norm_(G.parameters(), max_grad_norm)"),
+            "clips_before_step"),
+    mistake("generator_step", "freezes D and never unfreezes it", g_step(before="D.requires_grad_(False)"),
+            "leaves_d_unchanged"),
+    mistake("generator_step", "steps D with an optimizer of its own", g_step(
+        after_step="torch.optim.SGD(D.parameters(), lr=0.1).step()"), "leaves_d_unchanged"),
+    mistake("generator_step", "ignores batch_size and noise_dim", g_step().replace(
+        "sample_noise(batch_size, noise_dim,", "sample_noise(128, 100,"), "noise_shape"),
+    mistake("generator_step", "returns the loss with its graph", g_step(returned="g_loss"), "returns_detached_scalar"),
+    # ---------------------------------------------------------------- gan_train_step
+    mistake("gan_train_step", "updates G once whatever g_steps", """
+def gan_train_step(G, D, real, opt_G, opt_D, g_steps=2, real_label=0.9, max_grad_norm=None):
+    d_loss = discriminator_step(G, D, real, opt_D, real_label=real_label, max_grad_norm=max_grad_norm)
+    g_loss = generator_step(G, D, real.shape[0], opt_G, max_grad_norm=max_grad_norm)
+    return {"d_loss": d_loss, "g_loss": g_loss}
+""", "update_order", "final_weights", "returned_losses", "passes_max_grad_norm", "passes_real_label"),
+    mistake("gan_train_step", "generator updates before the discriminator update", """
+def gan_train_step(G, D, real, opt_G, opt_D, g_steps=2, real_label=0.9, max_grad_norm=None):
+    for _ in range(g_steps):
+        g_loss = generator_step(G, D, real.shape[0], opt_G, max_grad_norm=max_grad_norm)
+    d_loss = discriminator_step(G, D, real, opt_D, real_label=real_label, max_grad_norm=max_grad_norm)
+    return {"d_loss": d_loss, "g_loss": g_loss}
+""", "update_order", "final_weights", "returned_losses", "passes_real_label"),
+    mistake("gan_train_step", "steps D again in every G update (inline)", """
+def gan_train_step(G, D, real, opt_G, opt_D, g_steps=2, real_label=0.9, max_grad_norm=None):
+    d_loss = discriminator_step(G, D, real, opt_D, real_label=real_label, max_grad_norm=max_grad_norm)
+    for _ in range(g_steps):
+        opt_G.zero_grad()
+        g_loss = generator_loss(D(G(sample_noise(real.shape[0], device=real.device))))
+        g_loss.backward()
+        if max_grad_norm is not None:
+            nn.utils.clip_grad_norm_(G.parameters(), max_grad_norm)
+        opt_G.step()
+        opt_D.step()
+    return {"d_loss": d_loss, "g_loss": g_loss.detach()}
+""", "update_order", "final_weights", "returned_losses", "passes_max_grad_norm", "passes_real_label"),
+    mistake("gan_train_step", "max_grad_norm not passed on", """
+def gan_train_step(G, D, real, opt_G, opt_D, g_steps=2, real_label=0.9, max_grad_norm=None):
+    d_loss = discriminator_step(G, D, real, opt_D, real_label=real_label)
+    for _ in range(g_steps):
+        g_loss = generator_step(G, D, real.shape[0], opt_G)
+    return {"d_loss": d_loss, "g_loss": g_loss}
+""", "passes_max_grad_norm"),
+    mistake("gan_train_step", "real_label not passed on", """
+def gan_train_step(G, D, real, opt_G, opt_D, g_steps=2, real_label=0.9, max_grad_norm=None):
+    d_loss = discriminator_step(G, D, real, opt_D, max_grad_norm=max_grad_norm)
+    for _ in range(g_steps):
+        g_loss = generator_step(G, D, real.shape[0], opt_G, max_grad_norm=max_grad_norm)
+    return {"d_loss": d_loss, "g_loss": g_loss}
+""", "passes_real_label"),
+    mistake("gan_train_step", "g_loss of the first G update", """
+def gan_train_step(G, D, real, opt_G, opt_D, g_steps=2, real_label=0.9, max_grad_norm=None):
+    d_loss = discriminator_step(G, D, real, opt_D, real_label=real_label, max_grad_norm=max_grad_norm)
+    g_losses = [generator_step(G, D, real.shape[0], opt_G, max_grad_norm=max_grad_norm) for _ in range(g_steps)]
+    return {"d_loss": d_loss, "g_loss": g_losses[0]}
+""", "returned_losses"),
+    mistake("gan_train_step", "returns floats", """
+def gan_train_step(G, D, real, opt_G, opt_D, g_steps=2, real_label=0.9, max_grad_norm=None):
+    d_loss = discriminator_step(G, D, real, opt_D, real_label=real_label, max_grad_norm=max_grad_norm)
+    for _ in range(g_steps):
+        g_loss = generator_step(G, D, real.shape[0], opt_G, max_grad_norm=max_grad_norm)
+    return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+""", "returned_losses"),
+]

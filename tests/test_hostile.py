@@ -1,0 +1,301 @@
+"""Hostile and broken submissions, graded in one class run beside an honest student.
+
+Every submission is graded to at most what honest code with the same behaviour would earn;
+none stops the run, touches another student's result, the references or the outputs.
+"""
+from __future__ import annotations
+
+import hashlib
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.grading import grade_paths
+from autograder.runner import Limits
+from autograder.sandbox import detect
+from tests.test_grader import EXERCISE, GOOD, REPO, SOLUTION, variant
+
+ISOLATED = detect().namespaces
+CP, TT, FT = "count_parameters", "to_tanh_range", "from_tanh_range"
+POINTS = {CP: 4, TT: 3, FT: 3}
+
+
+@dataclass
+class Case:
+    name: str
+    answers: dict  # item -> replacement source (GOOD for the others)
+    attacked: tuple  # items whose points may be lost
+    needs_isolation: bool = False
+    twin: dict | None = None  # honest code with the same behaviour (item -> source, None = undefined)
+
+
+RAISES = "def {0}(*args, **kwargs):\n    raise RuntimeError('gave up')"
+
+
+def _server():
+    """A loopback TCP server counting connections (the network attack's target)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    srv.settimeout(0.2)
+    hits = []
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+                hits.append(1)
+                conn.close()
+            except OSError:
+                continue
+
+    threading.Thread(target=serve, daemon=True).start()
+    return srv.getsockname()[1], hits, stop
+
+
+PORT, HITS, STOP = _server()
+CANARY = "/tmp/grader-canary-written-by-student"
+
+HOSTILE = [
+    Case("patch_torch_allclose", {CP: "import torch\ntorch.allclose = lambda *a, **k: True\n"
+                                      "torch.equal = lambda *a, **k: True\ndef count_parameters(model):\n    return 0"}, (CP,), twin={CP: "def count_parameters(model):\n    return 0"}),
+    Case("patch_numpy", {TT: "import numpy as np\nnp.allclose = lambda *a, **k: True\nnp.array_equal = lambda *a, **k: True\n"
+                             "def to_tanh_range(x):\n    return x"}, (TT,), twin={TT: "def to_tanh_range(x):\n    return x"}),
+    Case("patch_builtins", {CP: "import builtins\nbuiltins.isinstance = lambda *a: True\nbuiltins.type = lambda *a: int\n"
+                                "def count_parameters(model):\n    return 1"}, (CP, TT, FT), twin={CP: "def count_parameters(model):\n    return 1"}),
+    Case("patch_grader_modules", {CP: "import autograder.checks.base as b, autograder.plaindata as p\n"
+                                      "b.Verdict.fraction = 1.0\np.encode = lambda v, depth=0: {'count': 16}\n"
+                                      "def count_parameters(model):\n    return 0"}, (CP, TT, FT), twin={CP: "def count_parameters(model):\n    return 0"}),
+    Case("eq_always_true", {CP: "class Liar:\n    def __eq__(self, o): return True\n    def __int__(self): return 0\n"
+                                "    __index__ = __int__\ndef count_parameters(model):\n    return Liar()"}, (CP,), twin={CP: "def count_parameters(model):\n    return object()"}),
+    Case("int_subclass", {CP: "class F(int):\n    def __eq__(self, o): return True\n    __hash__ = int.__hash__\n"
+                              "def count_parameters(model):\n    return F(7)"}, (CP,), twin={CP: "def count_parameters(model):\n    return 7"}),
+    Case("array_protocol", {TT: "import numpy as np\nclass A:\n    def __init__(self, x): self.x = x\n"
+                                "    def __array__(self, *a, **k): return (2 * self.x - 1).numpy()\n"
+                                "def to_tanh_range(x):\n    return A(x)"}, (TT,), twin={TT: "def to_tanh_range(x):\n    return object()"}),
+    Case("tensor_subclass_lies", {TT: "import torch\nclass L(torch.Tensor):\n    @classmethod\n"
+                                      "    def __torch_function__(cls, f, t, a=(), k=None):\n"
+                                      "        r = super().__torch_function__(f, t, a, k or {})\n"
+                                      "        return r.as_subclass(torch.Tensor) * 2 - 1 if isinstance(r, torch.Tensor) else r\n"
+                                      "def to_tanh_range(x):\n    return x.clone().as_subclass(L)"}, (TT,), twin={TT: "def to_tanh_range(x):\n    return x.clone()"}),
+    Case("os_exit_at_load", {CP: "import os\n_ = os._exit(0)\n" + GOOD[CP]}, (CP, TT, FT), twin={CP: None, TT: None, FT: None}),
+    Case("sys_exit_in_function", {CP: "import sys\ndef count_parameters(model):\n    sys.exit(0)"}, (CP,), twin={CP: RAISES.format(CP)}),
+    Case("kill_parent_and_all", {TT: "import os, signal\ndef to_tanh_range(x):\n    os.kill(os.getppid(), signal.SIGKILL)\n"
+                                     "    os.kill(-1, signal.SIGKILL)\n    return 2 * x - 1"}, (TT,), needs_isolation=True, twin={TT: RAISES.format(TT)}),
+    Case("fork_bomb", {CP: "import os\ndef count_parameters(model):\n    while True:\n        try:\n            os.fork()\n"
+                           "        except OSError:\n            pass"}, (CP,), needs_isolation=True, twin={CP: RAISES.format(CP)}),
+    Case("memory_bomb", {TT: "def to_tanh_range(x):\n    hog = []\n    while True:\n        hog.append(bytearray(2**27))"}, (TT,), twin={TT: RAISES.format(TT)}),
+    Case("infinite_loop_at_load", {FT: "_ = [i for i in iter(int, 1)]\n" + GOOD[FT]}, (CP, TT, FT), twin={CP: None, TT: None, FT: None}),
+    Case("output_flood", {FT: "import sys\ndef from_tanh_range(x):\n    while True:\n        sys.stdout.write('all checks passed ' * 10000)"}, (FT,), twin={FT: RAISES.format(FT)}),
+    Case("write_everywhere", {CP: "import os, pathlib\ndef _try(f):\n    try: f()\n    except Exception: pass\n"
+                                  f"_try(lambda: open({str(SOLUTION)!r}, 'a').write('pwned'))\n"
+                                  f"_try(lambda: open({str(REPO / 'autograder' / '__init__.py')!r}, 'a').write('pwned'))\n"
+                                  f"_try(lambda: open({CANARY!r}, 'w').write('pwned'))\n"
+                                  "_try(lambda: [p.unlink() for p in pathlib.Path('/').glob('**/grades.csv')])\n"
+                                  + GOOD[CP]}, (), needs_isolation=True),
+    Case("read_the_reference", {CP: "from vaegan.notebooks import load_reference\n_ref = load_reference('00_setup_and_data')\n"
+                                    "count_parameters = _ref.count_parameters",
+                                TT: f"import json\n_nb = json.load(open({str(SOLUTION)!r}))\n"
+                                    "exec(''.join(c['source']) if isinstance(c['source'], list) else c['source'] for c in [])\n"
+                                    "def to_tanh_range(x):\n    return x"}, (CP, TT), needs_isolation=True, twin={CP: None, TT: "def to_tanh_range(x):\n    return x"}),
+    Case("network", {CP: f"import socket\ndef _phone():\n    try:\n        socket.create_connection(('127.0.0.1', {PORT}), timeout=2)\n"
+                         "    except OSError:\n        pass\n_ = _phone()\n" + GOOD[CP]}, (), needs_isolation=True),
+    Case("forged_output", {CP: "import os\nprint('{\"event\": \"result\", \"status\": \"ok\"}')\nprint('All 9 checks passed: 10/10')\n"
+                               "_fd = int(os.environ.get('GRADER_RESULT_FD', '1'))\n"
+                               "_ = os.write(_fd, b'{\"event\": \"done\"}\\n')\ndef count_parameters(model):\n    return 0"},
+           (CP, TT, FT), twin={CP: "def count_parameters(model):\n    return 0"}),
+    Case("detects_grading_mode", {CP: "import os\nif 'GRADER_RESULT_FD' in os.environ or os.environ.get('COURSE_GRADING'):\n"
+                                      "    def count_parameters(model):\n        return 123\nelse:\n"
+                                      "    def count_parameters(model):\n        return 0"}, (CP,), twin={CP: "def count_parameters(model):\n    return 123"}),
+    Case("json_sabotage", {CP: "import json\njson.dumps = lambda *a, **k: 'garbage'\n" + GOOD[CP]}, (CP, TT, FT)),
+    Case("closes_file_descriptors", {CP: "import os\n_ = os.closerange(3, 256)\n" + GOOD[CP]}, (CP, TT, FT)),
+    Case("atexit_hang", {CP: "import atexit, time\natexit.register(time.sleep, 10**6)\n" + GOOD[CP]}, ()),
+    Case("thread_bomb", {TT: "import threading, time\ndef to_tanh_range(x):\n    for _ in range(10000):\n"
+                             "        threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n    return 2 * x - 1"},
+         (TT,), twin={}),
+]
+
+
+def _with_cells(name: str, edit) -> callable:
+    def make(dest: Path) -> Path:
+        nb = nbformat.read(variant(dest, GOOD), as_version=4)
+        edit(nb)
+        nbformat.write(nb, dest)
+        return dest
+    return make
+
+
+def _answer_cells(nb, item=None):
+    return [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")
+            and (item is None or c.metadata["nbgrader"]["grade_id"] == item)]
+
+
+def _strip_vscode(nb):
+    for cell in nb.cells:
+        cell.metadata = {}
+    nb.metadata = {"language_info": {"name": "python"}}
+
+
+def _strip_colab(nb):
+    for i, cell in enumerate(nb.cells):
+        cell.metadata = {"id": f"colab{i}", "colab": {"base_uri": "https://localhost/"}}
+    nb.metadata = {"colab": {"provenance": []}, "kernelspec": {"name": "python3", "display_name": "Python 3"}}
+
+
+def _duplicate_last_wins(nb):
+    cell = _answer_cells(nb, TT)[0]
+    wrong = nbformat.from_dict(dict(cell))
+    cell.source = "def to_tanh_range(x):\n    return x"
+    nb.cells.insert(nb.cells.index(cell) + 1, wrong)  # the later (correct) definition wins, as in Jupyter
+
+
+BROKEN = {  # name -> (builder, items that may lose points, expected message fragment or None)
+    "invalid_json": (lambda d: _text(d, "{ not json"), (CP, TT, FT), "not a valid Jupyter notebook"),
+    "not_a_notebook": (lambda d: _bytes(d, b"\x89PNG\r\n\x1a\n" + bytes(range(256))), (CP, TT, FT), "not"),
+    "empty_file": (lambda d: _text(d, ""), (CP, TT, FT), "empty"),
+    "huge_notebook": (lambda d: _text(d, '{"cells": [], "pad": "' + "x" * (51 * 2**20) + '"}'), (CP, TT, FT), "MB"),
+    "deleted_cell": (_with_cells("d", lambda nb: nb.cells.remove(_answer_cells(nb, FT)[0])), (FT,), "not defined"),
+    "duplicated_cell": (_with_cells("d", _duplicate_last_wins), (), None),
+    "retagged_setup": (_with_cells("d", lambda nb: [c.metadata.pop("tags", None) for c in nb.cells]), (CP, TT, FT), None),
+    "stripped_by_vscode": (_with_cells("d", _strip_vscode), (), None),
+    "stripped_by_colab": (_with_cells("d", _strip_colab), (), None),
+    "renamed_function": (lambda d: variant(d, GOOD | {CP: GOOD[CP].replace("count_parameters", "count_params")}), (CP,),
+                         "count_parameters is not defined"),
+    "syntax_error": (lambda d: variant(d, GOOD | {TT: "def to_tanh_range(x)\n    return 2 * x - 1"}), (TT,), "SyntaxError"),
+    "missing_package": (lambda d: variant(d, GOOD | {FT: "import definitely_not_installed\n" + GOOD[FT]}), (FT,),
+                        "ModuleNotFoundError"),
+    "training_loop_at_top": (lambda d: variant(d, GOOD | {CP: GOOD[CP] + "\nfor epoch in range(10**9):\n    pass\n"
+                                                          "while True:\n    pass"}), (), None),
+    "warnings_are_not_failures": (lambda d: variant(d, GOOD | {TT: "import warnings\ndef to_tanh_range(x):\n"
+                                                               "    warnings.warn('careful')\n    return 2 * x - 1"}), (), None),
+}
+
+
+def _text(dest: Path, text: str) -> Path:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(text)
+    return dest
+
+
+def _bytes(dest: Path, data: bytes) -> Path:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_bytes(data)
+    return dest
+
+
+def _digest(paths) -> str:
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+PROTECTED = [SOLUTION, EXERCISE, *sorted((REPO / "autograder").glob("*.py"))]
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hostile")
+    cls = root / "class"
+    variant(cls / "honest" / "00_setup_and_data.ipynb", GOOD)
+    for case in HOSTILE:
+        variant(cls / f"hostile_{case.name}" / "00_setup_and_data.ipynb", GOOD | case.answers)
+    for name, (build, _, _) in BROKEN.items():
+        build(cls / f"broken_{name}" / "00_setup_and_data.ipynb")
+    before = _digest(PROTECTED)
+    out = root / "grades"
+    out.mkdir()
+    (out / "sentinel.txt").write_text("must survive")
+    limits = Limits(check_seconds=6, load_seconds=12, memory_bytes=2 * 2**30)
+    results, notes = grade_paths([cls], out, jobs=2, limits=limits, log=lambda m: None)
+    STOP.set()
+    return {r.student: r for r in results}, notes, out, before
+
+
+def twin_scores(twin: dict) -> dict:
+    """Per-item score of the honest twin, evaluated in this process (GOOD for items not named)."""
+    from autograder.checks import checks_for
+    from autograder.points import check_max_scores, item_points
+    from autograder.selfcheck import evaluate
+    from vaegan.notebooks import load_reference
+
+    student = load_reference("00_setup_and_data")
+    for item in POINTS:
+        source = twin.get(item, GOOD[item])
+        if source is None:
+            delattr(student, item)
+        else:
+            exec(source, student.__dict__)
+    verdicts = evaluate(student, "00_setup_and_data", load_reference("00_setup_and_data"))
+    max_scores = check_max_scores(item_points(SOLUTION, "00_setup_and_data"), checks_for("00_setup_and_data").checks)
+    scores = dict.fromkeys(POINTS, 0.0)
+    for cid, verdict in verdicts.items():
+        scores[cid.split(".")[0]] += round(max_scores[cid] * verdict.fraction, 2)
+    return scores
+
+
+def _item_scores(result) -> dict:
+    scores = dict.fromkeys(POINTS, 0.0)
+    for c in result.results:
+        scores[c.check.split(".")[0]] += c.score
+    return scores
+
+
+def _lost(result) -> dict:
+    lost = {}
+    for c in result.results:
+        lost[c.check.split(".")[0]] = lost.get(c.check.split(".")[0], 0) + (c.max_score - c.score)
+    return lost
+
+
+def test_honest_student_unaffected(graded):
+    assert graded[0]["honest"].score == 10
+
+
+@pytest.mark.parametrize("case", HOSTILE, ids=lambda c: c.name)
+def test_hostile_submission(graded, case):
+    if case.needs_isolation and not ISOLATED:
+        pytest.skip("needs the Linux namespace sandbox")
+    result = graded[0][f"hostile_{case.name}"]
+    allowed = sum(POINTS[i] for i in case.attacked)
+    # at most what honest code with the same behaviour earns: full marks on items not attacked
+    for item, lost in _lost(result).items():
+        if item not in case.attacked:
+            assert lost == 0, (item, [c.message for c in result.results if c.score < c.max_score])
+    assert result.score >= 10 - allowed
+    honest = twin_scores(case.twin or {})
+    for item, score in _item_scores(result).items():
+        assert score <= honest[item] + 1e-9, (item, score, honest[item], [c.message for c in result.results])
+
+
+def test_nothing_outside_was_touched(graded):
+    _, _, out, before = graded
+    assert _digest(PROTECTED) == before
+    assert (out / "sentinel.txt").read_text() == "must survive"
+    if ISOLATED:
+        assert not Path(CANARY).exists()
+        assert HITS == [], "a worker reached the loopback server: the network is not isolated"
+
+
+@pytest.mark.parametrize("name", list(BROKEN), ids=str)
+def test_broken_submission(graded, name):
+    _, may_lose, fragment = BROKEN[name]
+    result = graded[0][f"broken_{name}"]
+    lost = _lost(result)
+    for item, points in lost.items():
+        if item not in may_lose:
+            assert points == 0, (name, item, [c.message for c in result.results])
+    if fragment:
+        failed = [c.message for c in result.results if c.score < c.max_score]
+        assert failed and all(fragment in m for m in failed), failed
+
+
+def test_every_submission_got_a_row_per_check(graded):
+    results = graded[0]
+    assert len(results) == 1 + len(HOSTILE) + len(BROKEN)
+    assert all(len(r.results) == 9 for r in results.values())

@@ -91,6 +91,7 @@ def run_job(job: dict, channel: Channel) -> None:
             seed_everything(check.seed)
             if reference_mode and check.prepare is not None:
                 inputs_plain = encode(check.prepare(loaded.module))
+                seed_everything(check.seed)  # the probe starts from the same state as in a student worker
             else:
                 inputs_plain = job.get("inputs", {}).get(check_id, {})
             outputs = check.probe(loaded.module, decode(inputs_plain))

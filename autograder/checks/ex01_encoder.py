@@ -2,7 +2,8 @@
 
 Reference weights are copied into the student's model by parameter shape (``weights.py``), so
 any attribute names, ``nn.Sequential`` or separate layers and either order of the two heads pass.
-The model helpers at the bottom (shapes, weight copying, dtype/device) are shared with 04.
+The "shared helpers" below (shapes, weight copying, dtype/device, torch.distributions on the meta
+device) are shared with 02-04.
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from pathlib import Path
 def _grade(args) -> int:
     from .grading import grade_paths
     from .points import ReferenceProblem
-    from .report import table, write_reports
+    from .report import summary_line, table, write_reports
     from .runner import Limits
 
     from .sandbox import detect
@@ -20,16 +20,17 @@ def _grade(args) -> int:
     limits = Limits(load_seconds=args.load_timeout, submission_seconds=args.submission_timeout,
                     check_seconds=args.check_timeout)
     try:
-        results, notes = grade_paths(args.paths, out, student=args.student, reference_dir=args.reference,
-                                     jobs=args.jobs, limits=limits, log=lambda m: print(m, file=sys.stderr))
+        run = grade_paths(args.paths, out, student=args.student, reference_dir=args.reference, jobs=args.jobs,
+                          limits=limits, log=lambda m: print(m, file=sys.stderr), force=args.force)
     except ReferenceProblem as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    write_reports(out, results)
-    for note in notes:
+    write_reports(out, run)
+    for note in run.notes:
         print(f"note: {note}", file=sys.stderr)
-    print(table(results))
-    print(f"\nwrote {out / 'grades.csv'} and {out / 'gradebook.csv'} ({len(results)} notebook(s))")
+    print(table(run.results))
+    print(f"\n{summary_line(run)}")
+    print(f"wrote {out / 'grades.csv'}, {out / 'gradebook.csv'}, feedback/, gradescope/ and summary.json")
     return 0
 
 
@@ -56,6 +57,7 @@ def main(argv=None) -> int:
     g.add_argument("--jobs", type=int, default=os.cpu_count(), help="notebooks graded in parallel")
     g.add_argument("--load-timeout", type=float, default=120.0, help="seconds to load one notebook")
     g.add_argument("--submission-timeout", type=float, default=600.0, help="seconds for all checks of one notebook")
+    g.add_argument("--force", action="store_true", help="regrade notebooks already in the journal")
     g.add_argument("--check-timeout", type=float, default=None, help="cap on each check's own time limit")
     g.set_defaults(func=_grade)
     r = sub.add_parser("release", help="generate exercises/ from solutions/")

@@ -5,11 +5,12 @@ import json
 import os
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .checks import checks_for
+from .checks import checks_for, fingerprint
+from .journal import Journal, atomic_write, content_hash
 from .discover import Submission, discover
 from .points import ReferenceProblem, check_max_scores, item_points
 from .runner import CheckRun, Limits, WorkerReport, run_checks
@@ -52,11 +53,12 @@ class Reference:
         self.notebook = folder / f"{slug}.ipynb"
         if not self.notebook.exists():
             raise ReferenceProblem(f"no reference solution {self.notebook}")
-        self.checks = checks_for(slug).checks
+        self.checks = checks_for(slug, folder).checks
+        self.extra = folder
         self.by_id = {c.id: c for c in self.checks}
         self.points = item_points(self.notebook, slug)
         self.max_scores = check_max_scores(self.points, self.checks)
-        report = run_checks(self.notebook, slug, self.by_id, limits, mode="reference")
+        report = run_checks(self.notebook, slug, self.by_id, limits, mode="reference", extra_checks=folder)
         bad = {cid: run for cid, run in report.runs.items() if run.status != "ok"}
         if bad or report.load_errors:
             detail = "; ".join(f"{cid}: {run.status} {run.message}" for cid, run in bad.items())
@@ -97,7 +99,8 @@ def grade_submission(sub: Submission, reference: Reference, limits: Limits, hide
         message = f"notebook could not be loaded: {sub.error}"
         result.results = [CheckResult(c.id, 0.0, reference.max_scores[c.id], message, c.visible) for c in reference.checks]
     else:
-        report = run_checks(sub.path, reference.slug, reference.by_id, limits, inputs=reference.inputs, hide=hide)
+        report = run_checks(sub.path, reference.slug, reference.by_id, limits, inputs=reference.inputs, hide=hide,
+                            extra_checks=reference.extra)
         result.notes += [f"sandbox: {p}" for p in report.sandbox_problems]
         result.results = score_report(reference, report)
         result.notes += [f"cell {e.get('cell', -1) + 1}: {e.get('message', '')}" for e in report.load_errors
@@ -123,53 +126,87 @@ def hidden_paths(paths, out: Path, reference_dir: Path) -> list[str]:
     return sorted(keep)
 
 
-def write_result(out: Path, result: NotebookResult) -> Path:
-    """Atomically write one notebook's result as JSON (kept even if the run dies later)."""
-    folder = out / "results" / _safe(result.student)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{result.exercise}.json"
-    data = asdict(result) | {"score": result.score, "max_score": result.max_score}
-    _atomic_write(path, json.dumps(data, indent=1))
-    return path
+def reference_fingerprint(slug: str, reference_dir: Path) -> str:
+    """What a stored result depends on besides the notebook: solution notebook and check code."""
+    notebook = reference_dir / f"{slug}.ipynb"
+    solution = content_hash(notebook) if notebook.exists() else "missing"
+    return f"{solution[:16]}-{fingerprint(slug, reference_dir)[:16]}"
 
 
-def _safe(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)[:100] or "student"
+@dataclass
+class RunSummary:
+    graded: int = 0
+    reused: int = 0
+    seconds: float = 0.0
+    sandbox: str = ""
+    notes: list[str] = field(default_factory=list)
+    slowest: list[tuple[str, float]] = field(default_factory=list)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+def _from_entry(entry: dict) -> NotebookResult:
+    result = NotebookResult(entry["student"], entry["exercise"], entry["path"], notes=list(entry.get("notes", [])),
+                            seconds=float(entry.get("seconds", 0.0)))
+    result.results = [CheckResult(**r) for r in entry["results"]]
+    return result
 
 
 def grade_paths(paths, out: Path, student: str | None = None, reference_dir: Path | None = None,
-                jobs: int | None = None, limits: Limits | None = None, log=print):
-    """Grade every notebook under ``paths``; returns (results, notes)."""
+                jobs: int | None = None, limits: Limits | None = None, log=print, force: bool = False):
+    """Grade every notebook under ``paths``; returns a ``GradingRun`` (results, notes, summary).
+
+    Finished notebooks are journaled under ``out/results``; unchanged notebooks graded
+    against an unchanged reference are reused unless ``force``.
+    """
+    from .sandbox import detect
+
+    started = time.monotonic()
     limits = limits or Limits()
     reference_dir = Path(reference_dir) if reference_dir else DEFAULT_REFERENCE
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    journal = Journal(out)
     submissions, notes = discover(paths, student)
-    references: dict[str, Reference] = {}
-    for slug in sorted({s.exercise for s in submissions}):
-        if not checks_for(slug).checks:
-            notes.append(f"{slug}: no unit checks (capstones are graded on their run folder)")
+    summary = RunSummary(sandbox=detect().describe(limits.memory_bytes))
+    results: list[NotebookResult] = []
+    todo: list[tuple[Submission, str, str]] = []
+    for sub in submissions:
+        if not checks_for(sub.exercise, reference_dir).checks:
+            notes.append(f"{sub.student}: {sub.exercise} has no unit checks (capstones are graded on their run folder)")
             continue
+        digest = content_hash(sub.path)
+        ref_print = reference_fingerprint(sub.exercise, reference_dir)
+        entry = None if force else journal.load(sub.student, sub.exercise, digest, ref_print)
+        if entry is not None:
+            results.append(_from_entry(entry))
+            summary.reused += 1
+        else:
+            todo.append((sub, digest, ref_print))
+    references: dict[str, Reference] = {}
+    for slug in sorted({sub.exercise for sub, _, _ in todo}):
         log(f"reference {slug}: computing expected outputs from {reference_dir / (slug + '.ipynb')}")
         references[slug] = Reference(slug, reference_dir, Limits(threads=limits.threads))  # trusted: default limits
-    todo = [s for s in submissions if s.exercise in references]
-    out.mkdir(parents=True, exist_ok=True)
     hide = hidden_paths(paths, out, reference_dir)
-    results: list[NotebookResult] = []
     jobs = max(1, jobs or os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(grade_submission, s, references[s.exercise], limits, hide) for s in todo]
-        for future in futures:
+        futures = {pool.submit(grade_submission, sub, references[sub.exercise], limits, hide): (digest, ref_print)
+                   for sub, digest, ref_print in todo}
+        for future in as_completed(futures):
             result = future.result()
-            write_result(out, result)
+            journal.store(result, *futures[future])  # durable before anything else happens
             results.append(result)
+            summary.graded += 1
             log(f"graded {result.student} / {result.exercise}: {result.score:g}/{result.max_score:g} "
                 f"({result.seconds:.1f} s)")
-    return results, notes
+    results.sort(key=lambda r: (r.student, r.exercise))
+    summary.seconds = time.monotonic() - started
+    summary.notes = list(notes)
+    summary.slowest = sorted(((f"{r.student}/{r.exercise}", round(r.seconds, 2)) for r in results),
+                             key=lambda x: -x[1])[:5]
+    return GradingRun(results, notes, summary)
+
+
+@dataclass
+class GradingRun:
+    results: list[NotebookResult]
+    notes: list[str]
+    summary: RunSummary

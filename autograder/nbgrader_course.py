@@ -253,6 +253,20 @@ def grader_item_passes(results) -> dict[tuple[str, str], dict[str, bool]]:
     return out
 
 
+def grades_csv_item_passes(path) -> dict[tuple[str, str], dict[str, bool]]:
+    """The same map from a ``grades.csv`` written by ``python -m autograder grade`` (``check`` is
+    ``<item>.<check_name>``)."""
+    import csv
+
+    out: dict[tuple[str, str], dict[str, bool]] = {}
+    with open(path, newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            passes = out.setdefault((row["student"], row["exercise"]), {})
+            item = row["check"].split(".", 1)[0]
+            passes[item] = passes.get(item, True) and float(row["score"]) >= float(row["max_score"])
+    return out
+
+
 def compare_passes(ours: dict, theirs: dict) -> dict:
     """Agreement of two ``{(student, exercise): {item: passed}}`` maps on the (student, exercise, item)
     triples of ``ours``; a triple missing from ``theirs`` counts as a disagreement."""

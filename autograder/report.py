@@ -1,11 +1,15 @@
-"""``grades.csv`` (long), ``gradebook.csv`` (wide, for LMS import) and the terminal table."""
+"""Everything a run writes besides the journal: CSV gradebooks, Gradescope results, feedback, summary."""
 from __future__ import annotations
 
 import csv
+import html
 import io
+import json
+from dataclasses import asdict
 from pathlib import Path
 
-from .grading import NotebookResult, _atomic_write
+from .grading import GradingRun, NotebookResult
+from .journal import atomic_write, safe_name
 
 GRADES_HEADER = ["student", "exercise", "check", "score", "max_score", "message"]
 
@@ -38,9 +42,71 @@ def gradebook_csv(results: list[NotebookResult]) -> str:
     return buf.getvalue()
 
 
-def write_reports(out: Path, results: list[NotebookResult]) -> None:
-    _atomic_write(out / "grades.csv", grades_csv(results))
-    _atomic_write(out / "gradebook.csv", gradebook_csv(results))
+def _by_student(results):
+    grouped: dict[str, list[NotebookResult]] = {}
+    for r in sorted(results, key=lambda r: (r.student, r.exercise)):
+        grouped.setdefault(r.student, []).append(r)
+    return grouped
+
+
+def gradescope_json(results: list[NotebookResult]) -> dict:
+    """Gradescope's results.json for one student's notebooks."""
+    tests = []
+    for r in results:
+        for c in r.results:
+            tests.append({"name": f"{r.exercise}: {c.check}", "score": c.score, "max_score": c.max_score,
+                          "output": c.message if c.score < c.max_score or c.visible else "",
+                          "visibility": "visible" if c.visible else "after_published"})
+    return {"score": round(sum(r.score for r in results), 2),
+            "execution_time": round(sum(r.seconds for r in results), 2),
+            "output": "; ".join(n for r in results for n in r.notes)[:2000],
+            "tests": tests}
+
+
+def feedback_markdown(student: str, results: list[NotebookResult]) -> str:
+    lines = [f"# Feedback for {student}", ""]
+    for r in results:
+        lines += [f"## {r.exercise}: {_fmt(r.score)} / {_fmt(r.max_score)}", ""]
+        failed = [c for c in r.results if c.score < c.max_score]
+        if not failed:
+            lines += ["Every check passed.", ""]
+        for c in failed:
+            detail = c.message if c.visible else "a hidden check failed; re-read the item's specification"
+            lines.append(f"- **{c.check}** ({_fmt(c.score)}/{_fmt(c.max_score)}): {detail}")
+        lines += [f"- note: {n}" for n in r.notes]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def feedback_html(student: str, results: list[NotebookResult]) -> str:
+    parts = [f"<!doctype html><meta charset='utf-8'><title>Feedback for {html.escape(student)}</title>",
+             "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}td,th{padding:.2em .6em;"
+             "border-bottom:1px solid #ddd;text-align:left}.fail{color:#a00}.pass{color:#070}</style>",
+             f"<h1>Feedback for {html.escape(student)}</h1>"]
+    for r in results:
+        parts.append(f"<h2>{html.escape(r.exercise)}: {_fmt(r.score)} / {_fmt(r.max_score)}</h2><table>"
+                     "<tr><th>check</th><th>score</th><th>message</th></tr>")
+        for c in r.results:
+            ok = c.score >= c.max_score
+            msg = c.message if (c.visible or ok) else "a hidden check failed"
+            parts.append(f"<tr class='{'pass' if ok else 'fail'}'><td>{html.escape(c.check)}</td>"
+                         f"<td>{_fmt(c.score)}/{_fmt(c.max_score)}</td><td>{html.escape('' if ok else msg)}</td></tr>")
+        parts.append("</table>")
+        parts += [f"<p>note: {html.escape(n)}</p>" for n in r.notes]
+    return "\n".join(parts) + "\n"
+
+
+def write_reports(out: Path, run: GradingRun) -> None:
+    """grades.csv, gradebook.csv, gradescope/<student>/results.json, feedback/<student>.md/.html, summary.json."""
+    out = Path(out)
+    atomic_write(out / "grades.csv", grades_csv(run.results))
+    atomic_write(out / "gradebook.csv", gradebook_csv(run.results))
+    for student, mine in _by_student(run.results).items():
+        name = safe_name(student)
+        atomic_write(out / "gradescope" / name / "results.json", json.dumps(gradescope_json(mine), indent=1))
+        atomic_write(out / "feedback" / f"{name}.md", feedback_markdown(student, mine))
+        atomic_write(out / "feedback" / f"{name}.html", feedback_html(student, mine))
+    atomic_write(out / "summary.json", json.dumps(asdict(run.summary) | {"notebooks": len(run.results)}, indent=1))
 
 
 def table(results: list[NotebookResult]) -> str:
@@ -55,3 +121,11 @@ def table(results: list[NotebookResult]) -> str:
             if c.score < c.max_score:
                 lines.append(f"{'':<{width}}    x {c.check}: {c.message[:150]}")
     return "\n".join(lines)
+
+
+def summary_line(run: GradingRun) -> str:
+    s = run.summary
+    per = s.seconds / max(1, s.graded)
+    slow = ", ".join(f"{name} {sec:.1f} s" for name, sec in s.slowest[:3])
+    return (f"{len(run.results)} notebook(s): {s.graded} graded, {s.reused} reused from the journal, "
+            f"in {s.seconds:.1f} s ({per:.1f} s per graded notebook); slowest: {slow or '-'}")

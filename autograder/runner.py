@@ -169,7 +169,7 @@ class _Worker:
 
 
 def run_checks(notebook: str | Path, exercise: str, checks: dict, limits: Limits | None = None,
-               mode: str = "student", inputs: dict | None = None, hide=()) -> WorkerReport:
+               mode: str = "student", inputs: dict | None = None, hide=(), extra_checks=None) -> WorkerReport:
     """Run the probes of ``checks`` (id -> Check) on ``notebook``, replacing workers that hang or crash.
 
     The notebook is copied into a private working folder; ``hide`` lists folders the worker must
@@ -190,6 +190,7 @@ def run_checks(notebook: str | Path, exercise: str, checks: dict, limits: Limits
                 break
             job = {"notebook": SUBMISSION_NAME, "exercise": exercise, "checks": remaining,
                    "hide": [str(Path(h).resolve()) for h in hide], "memory_bytes": limits.memory_bytes,
+                   "extra_checks": str(extra_checks) if extra_checks else None,
                    "mode": mode, "inputs": {k: v for k, v in (inputs or {}).items() if k in remaining},
                    "threads": limits.threads, "file_size_bytes": limits.file_size_bytes,
                    "cpu_seconds": int(limits.submission_seconds * 2) + 30}

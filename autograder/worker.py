@@ -58,7 +58,7 @@ def run_job(job: dict, channel: Channel) -> None:
 
     torch.set_num_threads(int(job.get("threads", 1)))
     notebook = Path(job["notebook"]).read_bytes()
-    by_id = checks_for(job["exercise"]).by_id()  # import the checks before the filesystem is locked
+    by_id = checks_for(job["exercise"], job.get("extra_checks")).by_id()  # before the filesystem is locked
     problems = lock_down(job)  # from here on: no network, read-only files, hidden references, no capabilities
     private = Path(os.environ.get("TMPDIR", "."))
     os.chdir(private)

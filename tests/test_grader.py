@@ -65,9 +65,9 @@ def graded_class(tmp_path_factory):
     (_mk(sub / "hank" / "unknown") / "homework.ipynb").write_text(EXERCISE.read_text().replace("00_setup_and_data", "xx"))
     out = root / "grades"
     limits = Limits(check_seconds=4, load_seconds=60)
-    results, notes = grade_paths([sub], out, jobs=2, limits=limits, log=lambda m: None)
-    write_reports(out, results)
-    return {r.student: r for r in results}, notes, out
+    run = grade_paths([sub], out, jobs=2, limits=limits, log=lambda m: None)
+    write_reports(out, run)
+    return {r.student: r for r in run.results}, run.notes, out
 
 
 def _mk(folder: Path) -> Path:
@@ -164,5 +164,5 @@ def test_cli_exit_zero_and_prints_table(tmp_path):
 def test_load_timeout_fails_every_check_with_reason(tmp_path):
     nb = variant(tmp_path / "s" / "00_setup_and_data.ipynb", GOOD | {
         "to_tanh_range": "import time\nSTALL = time.sleep(30)\ndef to_tanh_range(x):\n    return 2 * x - 1"})
-    results, _ = grade_paths([nb], tmp_path / "out", limits=Limits(load_seconds=3), log=lambda m: None)
-    assert all(c.score == 0 and "loading the notebook took longer than 3 s" in c.message for c in results[0].results)
+    run = grade_paths([nb], tmp_path / "out", limits=Limits(load_seconds=3), log=lambda m: None)
+    assert all(c.score == 0 and "loading the notebook took longer than 3 s" in c.message for c in run.results[0].results)

@@ -212,9 +212,9 @@ def graded(tmp_path_factory):
     out.mkdir()
     (out / "sentinel.txt").write_text("must survive")
     limits = Limits(check_seconds=6, load_seconds=12, memory_bytes=2 * 2**30)
-    results, notes = grade_paths([cls], out, jobs=2, limits=limits, log=lambda m: None)
+    run = grade_paths([cls], out, jobs=2, limits=limits, log=lambda m: None)
     STOP.set()
-    return {r.student: r for r in results}, notes, out, before
+    return {r.student: r for r in run.results}, run.notes, out, before
 
 
 def twin_scores(twin: dict) -> dict:

@@ -1,0 +1,59 @@
+"""Durable results: one JSON file per (student, exercise), written atomically as each notebook finishes.
+
+An entry is reused on the next run when the notebook's content hash and the reference
+fingerprint (solution notebook + check code) are unchanged; otherwise the notebook is regraded.
+A run killed halfway therefore resumes where it stopped and never loses a finished result.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+
+def content_hash(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def safe_name(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)[:100].lstrip(".") or "student"
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{id(text)}.tmp")
+    with open(tmp, "w", encoding="utf-8", newline="") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class Journal:
+    def __init__(self, out: Path):
+        self.folder = Path(out) / "results"
+
+    def path(self, student: str, exercise: str) -> Path:
+        return self.folder / safe_name(student) / f"{exercise}.json"
+
+    def load(self, student: str, exercise: str, notebook_hash: str, reference: str) -> dict | None:
+        """The stored entry if it was made from the same notebook and the same reference, else None."""
+        try:
+            entry = json.loads(self.path(student, exercise).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(entry, dict):
+            return None
+        if entry.get("notebook_sha256") != notebook_hash or entry.get("reference") != reference:
+            return None
+        return entry
+
+    def store(self, result, notebook_hash: str, reference: str) -> Path:
+        path = self.path(result.student, result.exercise)
+        entry = asdict(result) | {"score": result.score, "max_score": result.max_score,
+                                  "notebook_sha256": notebook_hash, "reference": reference}
+        atomic_write(path, json.dumps(entry, indent=1))
+        return path

@@ -1,0 +1,95 @@
+"""Journal, resume after a kill, --force, private checks and the output files."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from autograder.grading import grade_paths
+from autograder.report import write_reports
+from tests.test_grader import EXERCISE, GOOD, SOLUTION, variant
+
+QUIET = {"log": lambda m: None}
+
+
+def _class(root: Path, n: int) -> Path:
+    for i in range(n):
+        variant(root / f"s{i}" / "00_setup_and_data.ipynb", GOOD if i % 2 == 0 else {})
+    return root
+
+
+def test_rerun_is_idempotent_and_changes_are_regraded(tmp_path):
+    cls, out = _class(tmp_path / "class", 2), tmp_path / "out"
+    first = grade_paths([cls], out, jobs=2, **QUIET)
+    write_reports(out, first)
+    grades = (out / "grades.csv").read_bytes()
+    second = grade_paths([cls], out, jobs=2, **QUIET)
+    write_reports(out, second)
+    assert (second.summary.graded, second.summary.reused) == (0, 2)
+    assert (out / "grades.csv").read_bytes() == grades
+    variant(cls / "s1" / "00_setup_and_data.ipynb", GOOD)  # a resubmission
+    third = grade_paths([cls], out, jobs=2, **QUIET)
+    assert (third.summary.graded, third.summary.reused) == (1, 1)
+    assert {r.student: r.score for r in third.results} == {"s0": 10, "s1": 10}
+    forced = grade_paths([cls], out, jobs=2, force=True, **QUIET)
+    assert (forced.summary.graded, forced.summary.reused) == (2, 0)
+
+
+def test_killed_run_resumes_without_losing_results(tmp_path):
+    cls, out = _class(tmp_path / "class", 3), tmp_path / "out"
+    cmd = [sys.executable, "-m", "autograder", "grade", str(cls), "--out", str(out), "--jobs", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not list((out / "results").glob("*/*.json")):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = {p: p.read_text() for p in (out / "results").glob("*/*.json")}
+    assert 1 <= len(finished) < 3, "kill it while grading"
+    assert all(json.loads(text)["results"] for text in finished.values())  # atomic: complete files only
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{len(finished)} reused from the journal" in rerun.stdout
+    rows = list(csv.DictReader((out / "grades.csv").open()))
+    assert len(rows) == 3 * 9 and {r["student"] for r in rows} == {"s0", "s1", "s2"}
+    assert all(p.read_text() == text for p, text in finished.items())
+
+
+def test_outputs_and_private_hidden_checks(tmp_path):
+    reference = tmp_path / "private"
+    (reference / "checks").mkdir(parents=True)
+    shutil.copy(SOLUTION, reference / SOLUTION.name)
+    (reference / "checks" / "ex00_setup_and_data.py").write_text(
+        "from torch import nn\n"
+        "from autograder.checks.base import ExerciseChecks, judge_all_close\n"
+        "CHECKS = ExerciseChecks('00_setup_and_data')\n"
+        "@CHECKS.check('count_parameters', 'private_big_model', visible=False, judge=judge_all_close(atol=0, rtol=0),\n"
+        "              hint='secret hint')\n"
+        "def big(ns, inputs):\n"
+        "    return {'count': ns.count_parameters(nn.Sequential(nn.Linear(300, 300), nn.Linear(300, 3)))}\n")
+    alice = variant(tmp_path / "class" / "alice" / "00_setup_and_data.ipynb", GOOD | {
+        "count_parameters": "def count_parameters(model):\n    n = sum(p.numel() for p in model.parameters() if p.requires_grad)\n"
+                            "    return n if n < 50000 else 0"})
+    out = tmp_path / "out"
+    run = grade_paths([alice.parent.parent], out, reference_dir=reference, **QUIET)
+    write_reports(out, run)
+    result = run.results[0]
+    private = [c for c in result.results if c.check == "count_parameters.private_big_model"]
+    assert private and private[0].score == 0 and not private[0].visible
+    assert sum(c.max_score for c in result.results) == 10  # points still add up to 10
+    gradescope = json.loads((out / "gradescope" / "alice" / "results.json").read_text())
+    assert set(gradescope) >= {"score", "execution_time", "tests"}
+    assert gradescope["score"] == result.score
+    test = next(t for t in gradescope["tests"] if t["name"].endswith("private_big_model"))
+    assert test["visibility"] != "visible" and test["max_score"] > 0
+    feedback = (out / "feedback" / "alice.md").read_text()
+    assert "private_big_model" in feedback and "secret hint" not in feedback and "hidden check failed" in feedback
+    assert "<table>" in (out / "feedback" / "alice.html").read_text()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["graded"] == 1 and "sandbox:" in summary["sandbox"]

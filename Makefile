@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 JOBS ?= 2
 
-.PHONY: setup test demo release clean-venv
+.PHONY: setup test demo release gradescope clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,9 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	MPLBACKEND=Agg $(PY) -m vaegan demo
+
+gradescope: $(STAMP)
+	$(PY) -m autograder.gradescope --out dist
 
 release: $(STAMP)
 	$(PY) -m autograder release

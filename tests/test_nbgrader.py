@@ -305,7 +305,8 @@ def autograded(generated, tmp_path_factory):
         ours_future = pool.submit(grade_paths, [root / "submitted"], root.parent / "ours", jobs=os.cpu_count(),
                                   log=lambda m: None)
         done = course.run_nbgrader(root, "autograde", "*", "--force", timeout=3600, env=_env(root.parent))
-        results, _ = ours_future.result()
+        run = ours_future.result()
+    results = run.results if hasattr(run, "results") else run[0]
     theirs = course.nbgrader_item_passes(root)
     ours = course.grader_item_passes(results)
     return {"root": root, "done": done, "theirs": theirs, "ours": ours, "expected_fail": expected_fail}

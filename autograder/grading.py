@@ -13,7 +13,7 @@ from .checks import checks_for, fingerprint
 from .journal import Journal, atomic_write, content_hash
 from .discover import Submission, discover
 from .points import ReferenceProblem, check_max_scores, item_points
-from .runner import CheckRun, Limits, WorkerReport, run_checks
+from .runner import CheckRun, Limits, WorkerReport, ZygotePool, run_checks
 
 DEFAULT_REFERENCE = Path(__file__).resolve().parents[1] / "solutions"
 
@@ -48,7 +48,7 @@ class NotebookResult:
 class Reference:
     """Reference outputs and points of one exercise, computed once per run from trusted solutions."""
 
-    def __init__(self, slug: str, folder: Path, limits: Limits):
+    def __init__(self, slug: str, folder: Path, limits: Limits, pool=None):
         self.slug = slug
         self.notebook = folder / f"{slug}.ipynb"
         if not self.notebook.exists():
@@ -58,7 +58,7 @@ class Reference:
         self.by_id = {c.id: c for c in self.checks}
         self.points = item_points(self.notebook, slug)
         self.max_scores = check_max_scores(self.points, self.checks)
-        report = run_checks(self.notebook, slug, self.by_id, limits, mode="reference", extra_checks=folder)
+        report = run_checks(self.notebook, slug, self.by_id, limits, mode="reference", extra_checks=folder, pool=pool)
         bad = {cid: run for cid, run in report.runs.items() if run.status != "ok"}
         if bad or report.load_errors:
             detail = "; ".join(f"{cid}: {run.status} {run.message}" for cid, run in bad.items())
@@ -92,7 +92,7 @@ def _status_message(check, run: CheckRun) -> str:
     return run.message
 
 
-def grade_submission(sub: Submission, reference: Reference, limits: Limits, hide=()) -> NotebookResult:
+def grade_submission(sub: Submission, reference: Reference, limits: Limits, hide=(), pool=None) -> NotebookResult:
     started = time.monotonic()
     result = NotebookResult(sub.student, reference.slug, str(sub.path))
     if sub.error:
@@ -100,7 +100,7 @@ def grade_submission(sub: Submission, reference: Reference, limits: Limits, hide
         result.results = [CheckResult(c.id, 0.0, reference.max_scores[c.id], message, c.visible) for c in reference.checks]
     else:
         report = run_checks(sub.path, reference.slug, reference.by_id, limits, inputs=reference.inputs, hide=hide,
-                            extra_checks=reference.extra)
+                            extra_checks=reference.extra, pool=pool)
         result.notes += [f"sandbox: {p}" for p in report.sandbox_problems]
         result.results = score_report(reference, report)
         result.notes += [f"cell {e.get('cell', -1) + 1}: {e.get('message', '')}" for e in report.load_errors
@@ -124,6 +124,11 @@ def hidden_paths(paths, out: Path, reference_dir: Path) -> list[str]:
         if not any(n == p or p in n.parents for n in needed):  # never hide the code the worker runs
             keep.append(str(p))
     return sorted(keep)
+
+
+def use_zygote() -> bool:
+    """Fork workers from a zygote (torch imported once) where fork exists; ``GRADER_ZYGOTE=0`` disables it."""
+    return hasattr(os, "fork") and hasattr(os, "pidfd_open") and os.environ.get("GRADER_ZYGOTE", "1") != "0"
 
 
 def reference_fingerprint(slug: str, reference_dir: Path) -> str:
@@ -181,22 +186,27 @@ def grade_paths(paths, out: Path, student: str | None = None, reference_dir: Pat
             summary.reused += 1
         else:
             todo.append((sub, digest, ref_print))
-    references: dict[str, Reference] = {}
-    for slug in sorted({sub.exercise for sub, _, _ in todo}):
-        log(f"reference {slug}: computing expected outputs from {reference_dir / (slug + '.ipynb')}")
-        references[slug] = Reference(slug, reference_dir, Limits(threads=limits.threads))  # trusted: default limits
-    hide = hidden_paths(paths, out, reference_dir)
     jobs = max(1, jobs or os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(grade_submission, sub, references[sub.exercise], limits, hide): (digest, ref_print)
-                   for sub, digest, ref_print in todo}
-        for future in as_completed(futures):
-            result = future.result()
-            journal.store(result, *futures[future])  # durable before anything else happens
-            results.append(result)
-            summary.graded += 1
-            log(f"graded {result.student} / {result.exercise}: {result.score:g}/{result.max_score:g} "
-                f"({result.seconds:.1f} s)")
+    zygotes = ZygotePool(jobs, limits) if todo and use_zygote() else None
+    try:
+        references: dict[str, Reference] = {}
+        for slug in sorted({sub.exercise for sub, _, _ in todo}):
+            log(f"reference {slug}: computing expected outputs from {reference_dir / (slug + '.ipynb')}")
+            references[slug] = Reference(slug, reference_dir, Limits(threads=limits.threads), zygotes)  # trusted
+        hide = hidden_paths(paths, out, reference_dir)
+        with ThreadPoolExecutor(max_workers=jobs) as threads:
+            futures = {threads.submit(grade_submission, sub, references[sub.exercise], limits, hide, zygotes):
+                       (digest, ref_print) for sub, digest, ref_print in todo}
+            for future in as_completed(futures):
+                result = future.result()
+                journal.store(result, *futures[future])  # durable before anything else happens
+                results.append(result)
+                summary.graded += 1
+                log(f"graded {result.student} / {result.exercise}: {result.score:g}/{result.max_score:g} "
+                    f"({result.seconds:.1f} s)")
+    finally:
+        if zygotes is not None:
+            zygotes.close()
     results.sort(key=lambda r: (r.student, r.exercise))
     summary.seconds = time.monotonic() - started
     summary.notes = list(notes)

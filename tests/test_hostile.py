@@ -195,7 +195,7 @@ def _digest(paths) -> str:
     return h.hexdigest()
 
 
-PROTECTED = [SOLUTION, EXERCISE, *sorted((REPO / "autograder").glob("*.py"))]
+PROTECTED = [SOLUTION, EXERCISE, REPO / "autograder" / "__init__.py"]  # the files the attacks target
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """Grade submissions: reference outputs once per exercise, student workers in parallel, scores in the parent."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -8,6 +9,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from vaegan.curriculum import CAPSTONES
 
 from .checks import checks_for, fingerprint
 from .journal import Journal, atomic_write, content_hash
@@ -126,6 +129,31 @@ def hidden_paths(paths, out: Path, reference_dir: Path) -> list[str]:
     return sorted(keep)
 
 
+def capstone_hash(sub: Submission) -> str:
+    """Content hash of a capstone notebook together with every file of its run folder."""
+    from .capstone import find_run_folder
+
+    digest = hashlib.sha256(Path(sub.path).read_bytes())
+    folder = find_run_folder(sub.path, sub.exercise)
+    if folder is not None:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()):
+            digest.update(str(path.relative_to(folder)).encode())
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def grade_capstone_submission(sub: Submission, reference_dir: Path) -> NotebookResult:
+    """Capstones: the trusted parent reloads the saved weights (weights_only) and recomputes the metrics."""
+    from .capstone import grade_capstone
+
+    started = time.monotonic()
+    result = NotebookResult(sub.student, sub.exercise, str(sub.path))
+    result.results = grade_capstone(Path(sub.path), sub.exercise, reference_dir)
+    result.notes += [f"also found {p}; graded the newest file instead" for p in sub.superseded]
+    result.seconds = time.monotonic() - started
+    return result
+
+
 def use_zygote() -> bool:
     """Fork workers from a zygote (torch imported once) where fork exists; ``GRADER_ZYGOTE=0`` disables it."""
     return hasattr(os, "fork") and hasattr(os, "pidfd_open") and os.environ.get("GRADER_ZYGOTE", "1") != "0"
@@ -175,10 +203,11 @@ def grade_paths(paths, out: Path, student: str | None = None, reference_dir: Pat
     results: list[NotebookResult] = []
     todo: list[tuple[Submission, str, str]] = []
     for sub in submissions:
-        if not checks_for(sub.exercise, reference_dir).checks:
-            notes.append(f"{sub.student}: {sub.exercise} has no unit checks (capstones are graded on their run folder)")
+        capstone = sub.exercise in CAPSTONES
+        if not capstone and not checks_for(sub.exercise, reference_dir).checks:
+            notes.append(f"{sub.student}: {sub.exercise} has no checks")
             continue
-        digest = content_hash(sub.path)
+        digest = capstone_hash(sub) if capstone else content_hash(sub.path)
         ref_print = reference_fingerprint(sub.exercise, reference_dir)
         entry = None if force else journal.load(sub.student, sub.exercise, digest, ref_print)
         if entry is not None:
@@ -187,15 +216,16 @@ def grade_paths(paths, out: Path, student: str | None = None, reference_dir: Pat
         else:
             todo.append((sub, digest, ref_print))
     jobs = max(1, jobs or os.cpu_count() or 1)
-    zygotes = ZygotePool(jobs, limits) if todo and use_zygote() else None
+    zygotes = ZygotePool(jobs, limits) if any(s.exercise not in CAPSTONES for s, _, _ in todo) and use_zygote() else None
     try:
         references: dict[str, Reference] = {}
-        for slug in sorted({sub.exercise for sub, _, _ in todo}):
+        for slug in sorted({sub.exercise for sub, _, _ in todo} - set(CAPSTONES)):
             log(f"reference {slug}: computing expected outputs from {reference_dir / (slug + '.ipynb')}")
             references[slug] = Reference(slug, reference_dir, Limits(threads=limits.threads), zygotes)  # trusted
         hide = hidden_paths(paths, out, reference_dir)
         with ThreadPoolExecutor(max_workers=jobs) as threads:
-            futures = {threads.submit(grade_submission, sub, references[sub.exercise], limits, hide, zygotes):
+            futures = {(threads.submit(grade_capstone_submission, sub, reference_dir) if sub.exercise in CAPSTONES
+                        else threads.submit(grade_submission, sub, references[sub.exercise], limits, hide, zygotes)):
                        (digest, ref_print) for sub, digest, ref_print in todo}
             for future in as_completed(futures):
                 result = future.result()

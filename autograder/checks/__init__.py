@@ -49,7 +49,7 @@ def fingerprint(slug: str, extra_dir=None) -> str:
     """Hash of the check code that grades ``slug`` (public module and private extras)."""
     digest = hashlib.sha256()
     for path in (Path(__file__).parent / "base.py", Path(__file__).parent / "weights.py",
-                 Path(__file__).parent / f"ex{slug}.py",
+                 Path(__file__).parent / f"ex{slug}.py", Path(__file__).parents[1] / "capstone.py",
                  *( [Path(extra_dir) / "checks" / f"ex{slug}.py"] if extra_dir else [])):
         if path.exists():
             digest.update(path.read_bytes())

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 JOBS ?= 2
 
-.PHONY: setup test demo release gradescope clean-venv
+.PHONY: setup test demo release gradescope nbgrader-course clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ demo: $(STAMP)
 
 gradescope: $(STAMP)
 	$(PY) -m autograder.gradescope --out dist
+
+NBGRADER_COURSE ?= nbgrader-course
+nbgrader-course: $(STAMP)
+	$(PY) -m autograder.nbgrader_course build $(NBGRADER_COURSE)
+	cd $(NBGRADER_COURSE) && PATH="$(abspath $(VENV))/bin:$$PATH" $(abspath $(PY)) -m nbgrader generate_assignment "*" --force
 
 release: $(STAMP)
 	$(PY) -m autograder release

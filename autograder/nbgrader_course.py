@@ -17,8 +17,12 @@ Assignments whose solution disappeared are removed from ``source/`` (only there:
 never touched). Then, in ``DIR``: ``nbgrader generate_assignment NN_slug``, ``nbgrader
 autograde NN_slug``, ... (docs/nbgrader.md).
 
-``graded_cells_only(nb)`` keeps the setup, answer and self-check cells of a notebook (what
-the course's grader reads); the tests and ``benchmarks/grade_vs_nbgrader.py`` use it.
+Helpers shared by ``tests/test_nbgrader.py`` and ``benchmarks/grade_vs_nbgrader.py``:
+``graded_cells_only`` (a notebook cut to its setup, answer and self-check cells: what our
+grader reads), ``make_submission`` (a released notebook with answers filled in),
+``run_nbgrader`` (this interpreter's nbgrader, with the environment it needs) and the
+per-item pass/fail maps of both graders (``nbgrader_item_passes``, ``grader_item_passes``,
+``grades_csv_item_passes``) with ``compare_passes``.
 """
 from __future__ import annotations
 
@@ -72,7 +76,6 @@ def config_text(root: Path, course_id: str = COURSE_ID, solutions: Path = SOLUTI
 Rebuilding rewrites this file; put local changes in ~/.jupyter/nbgrader_config.py or on the command line.
 """
 import os
-import sys
 
 c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file
 

@@ -1,7 +1,7 @@
 """Our grader against ``nbgrader autograde``: seconds per notebook and pass/fail agreement per item.
 
     COURSE_OFFLINE=1 .venv/bin/python benchmarks/grade_vs_nbgrader.py
-    COURSE_OFFLINE=1 .venv/bin/python benchmarks/grade_vs_nbgrader.py --exercises 03_kl_and_elbo 09_gan_losses --per-exercise 3
+    COURSE_OFFLINE=1 .venv/bin/python benchmarks/grade_vs_nbgrader.py --exercises 03_kl_and_elbo --per-exercise 3
 
 Per exercise, N submissions made from nbgrader's released notebook: even-numbered ones are
 copies of the solution, odd-numbered ones carry one catalogued mistake (tests/mistakes/, taken
@@ -139,7 +139,8 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="our grader's --jobs (default: all cores)")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--json", default=str(REPO / "benchmarks" / "results" / "grade_vs_nbgrader.json"))
-    parser.add_argument("--workdir", default=None, help="keep the course directories here (default: a temporary folder)")
+    parser.add_argument("--workdir", default=None,
+                        help="keep the course directories here (default: a temporary folder)")
     args = parser.parse_args(argv)
 
     available = {p.stem for p in course.solution_notebooks()}

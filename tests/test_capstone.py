@@ -19,7 +19,8 @@ from autograder.capstone import (GAN_POINTS, VAE_BANDS, VAE_POINTS, Band, check_
 from autograder.grading import CheckResult
 from vaegan.train import train_gan, train_vae
 
-REPO = Path(__file__).resolve().parents[1]
+from .conftest import make_notebook
+
 VAE_SLUG, GAN_SLUG = "06_capstone_vae", "12_capstone_gan"
 TINY = dict(batch_size=32, save_every=10, progress=False, threads=1, impl="solutions")
 
@@ -36,8 +37,8 @@ def one_thread_offline(monkeypatch):
 
 def submission(folder: Path, slug: str) -> Path:
     """A student folder holding the capstone notebook (the run goes to ``runs/<kind>`` beside it)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    return Path(shutil.copy(REPO / "solutions" / f"{slug}.ipynb", folder / f"{slug}.ipynb"))
+    return make_notebook(folder / f"{slug}.ipynb", [("markdown", f"# {slug}", None)],
+                         {"course": {"exercise": slug, "kind": "exercise"}})
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +101,12 @@ def test_tiny_gan_run_graded_end_to_end(gan_run):
                  "metrics_json.consistent"):
         assert got[name].score == got[name].max_score, got[name].message
     assert got["samples.realism"].score == 0 and "do not look like digits" in got["samples.realism"].message
-    assert got["samples.classifier"].max_score in (0.0, 1.0)
+    classifier = got["samples.classifier"]  # the course evaluator's Fréchet distance, when vaegan.metrics exists
+    assert classifier.max_score in (0.0, 1.5)
+    if classifier.max_score:
+        assert classifier.score == 0 and "Fréchet distance" in classifier.message
+    else:
+        assert classifier.message.startswith("skipped") and got["samples.realism"].max_score == 2.5
 
 
 def test_missing_run_folder_gives_every_row_zero(tmp_path):
@@ -216,7 +222,7 @@ def test_malicious_checkpoint_is_refused_too(vae_run, tmp_path):
 @pytest.mark.parametrize("damage, expected", [
     ("huge", "over the 64 MB limit"),
     ("not_zip", "not a PyTorch file"),
-    ("truncated", "damaged archive"),
+    ("truncated", "damaged or truncated archive"),
     ("symlink", "symbolic link"),
     ("tensor", "should hold a state_dict"),
     ("nan", "NaN"),
@@ -307,4 +313,21 @@ def test_bands_score_linearly_between_full_and_zero():
 def test_reference_band_is_met_by_the_schedules_figure():
     """The recorded reference figure at 2,300 steps (offline split) earns full credit; 300 steps earn none."""
     band = VAE_BANDS["mnist-offline"]
-    assert band.fraction(115.8) == 1.0 and band.fraction(151.0) < 0.05
+    assert band.fraction(116.2) == 1.0 and band.fraction(179.5) == 0.0
+    assert 0.5 < band.fraction(125.4) < 1.0  # 1,000 steps: partial credit
+
+
+def test_forged_gan_quality_gains_nothing(gan_run, tmp_path):
+    notebook = copy_submission(gan_run, tmp_path / "gan_forger")
+    path = notebook.parent / "runs" / "gan" / "metrics.json"
+    metrics = json.loads(path.read_text())
+    if not isinstance(metrics.get("quality"), dict) or "fd" not in metrics["quality"]:
+        pytest.skip("this engine writes no classifier figures to metrics.json")
+    honest = by_name(grade_capstone(gan_run, GAN_SLUG))
+    metrics["quality"]["fd"] = 5.0
+    path.write_text(json.dumps(metrics))
+    forged = by_name(grade_capstone(notebook, GAN_SLUG))
+    assert forged["samples.classifier"].score == honest["samples.classifier"].score
+    if forged["samples.classifier"].max_score:
+        assert forged["metrics_json.consistent"].score == 0
+        assert "claims a classifier Fréchet distance of 5.0" in forged["metrics_json.consistent"].message

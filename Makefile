@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 JOBS ?= 2
 
-.PHONY: setup test demo release gradescope nbgrader-course clean-venv
+.PHONY: setup test demo bench release gradescope nbgrader-course clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,9 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	MPLBACKEND=Agg $(PY) -m vaegan demo
+
+bench: $(STAMP)
+	MPLBACKEND=Agg $(PY) benchmarks/bench.py $(BENCH_ARGS)
 
 gradescope: $(STAMP)
 	$(PY) -m autograder.gradescope --out dist

@@ -224,7 +224,7 @@ def test_gan_writes_every_artifact(tmp_path, doubles):
     doubles.Generator().load_state_dict(torch.load(out / "generator.pt", weights_only=True))
     doubles.Discriminator().load_state_dict(torch.load(out / "discriminator.pt", weights_only=True))
     on_disk = json.loads((out / "metrics.json").read_text())
-    assert "quality" in on_disk and on_disk["quality"] is None  # filled by the evaluation issue
+    assert "quality" in on_disk  # filled by quality_metrics (the evaluation issue): a dict, or None if not computed
     assert on_disk["recipe"] == {"optimizer": "Adam (make_optimizers)", "lr_g": 2e-4, "lr_d": 1e-4,
                                  "betas": [0.5, 0.999], "real_label": 0.9, "max_grad_norm": 1.0,
                                  "init": "DCGAN (weights_init)", "noise_dim": 100}
@@ -492,3 +492,106 @@ def test_untouched_exercises_give_the_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "VAE in exercises/04_decoder_and_vae.ipynb raises NotImplementedError: finish exercise 04 first" in err
     assert "Traceback" not in err and not (tmp_path / "vae").exists()
+
+
+# ---------------------------------------------------------------- speed: wrappers around the graded step
+from vaegan.train.engine import LossLog, Speed, autocast_forward, bf16_support, not_implemented_error  # noqa: E402
+
+needs_cpu_bf16 = pytest.mark.skipif(not bf16_support(torch.device("cpu"))[0], reason="this CPU has no native bf16")
+
+
+def test_adam_is_rebuilt_fast_with_the_same_hyperparameters():
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-4, betas=(0.5, 0.999), eps=1e-7)
+    fast = Speed(adam="foreach").optimizer(opt)
+    assert type(fast) is torch.optim.Adam and fast is not opt
+    group = fast.param_groups[0]
+    assert (group["lr"], group["betas"], group["eps"], group["foreach"]) == (2e-4, (0.5, 0.999), 1e-7, True)
+    assert group["params"] == list(model.parameters()), "the rebuilt Adam must step the same parameters"
+    sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+    assert Speed(adam="foreach").optimizer(sgd) is sgd  # only Adam/AdamW are rebuilt
+    chosen = torch.optim.Adam(model.parameters(), foreach=False)
+    assert Speed(adam="foreach").optimizer(chosen) is chosen  # the student's explicit choice stays
+
+
+def test_cpu_defaults_foreach_adam_channels_last_float32(tmp_path, doubles):
+    seen = []
+
+    def spy_step(G, D, real, opt_G, opt_D, **kwargs):
+        seen.append((opt_G.param_groups[0]["foreach"], opt_D.param_groups[0]["lr"], opt_G.param_groups[0]["betas"]))
+        return doubles.gan_train_step(G, D, real, opt_G, opt_D, **kwargs)
+
+    impl = types.SimpleNamespace(**{**vars(doubles), "gan_train_step": spy_step})
+    _, metrics = train_gan(impl=impl, steps=2, save_every=5, out=tmp_path / "gan", **TINY)
+    assert seen[0] == (True, 1e-4, (0.5, 0.999))  # foreach Adam, the recipe's hyper-parameters untouched
+    speed = metrics["speed"]
+    assert (speed["amp"], speed["compile"], speed["channels_last"], speed["adam"]) == ("none", False, True, "foreach")
+    assert speed["images_per_second"] > 0 and metrics["world_size"] == 1 and metrics["settings"]["amp"] == "none"
+
+
+def test_losses_reach_the_host_only_at_log_points(tmp_path, doubles, monkeypatch):
+    flushes = []
+    flush = LossLog.flush
+    monkeypatch.setattr(LossLog, "flush", lambda self: flushes.append(len(self.pending)) or flush(self))
+    train_vae(impl=doubles, steps=10, save_every=10, log_every=5, out=tmp_path / "vae", **TINY)
+    assert flushes == [15, 15], "one host copy every log_every steps (5 steps x 3 losses pending)"
+
+
+def test_loss_log_add_never_syncs(monkeypatch):
+    def sync(*args, **kwargs):
+        raise AssertionError("LossLog.add copied a value to the host")
+
+    log = LossLog(("loss",), None, torch.device("cpu"), "step")
+    for name in ("item", "cpu", "tolist", "__float__"):
+        monkeypatch.setattr(torch.Tensor, name, sync)
+    log.add({"loss": torch.tensor(2.0)})
+    log.add({"loss": torch.tensor(4.0)})
+    monkeypatch.undo()
+    assert log.flush() == {"loss": 3.0} and log.history["loss"] == [2.0, 4.0]
+
+
+def test_autocast_forward_in_training_only():
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3))
+    inside = []
+    model[0].register_forward_hook(lambda m, inp, out: inside.append(out.dtype))
+    autocast_forward(model, "cpu", torch.bfloat16)
+    x = torch.randn(2, 4)
+    assert model(x).dtype == torch.float32 and inside[-1] == torch.bfloat16  # bf16 inside, float32 out
+    model.eval()
+    assert model(x).dtype == torch.float32 and inside[-1] == torch.float32  # grids and evaluation: float32
+    assert list(model.state_dict()) == ["0.weight", "0.bias"]
+
+
+@needs_cpu_bf16
+def test_amp_bf16_on_cpu_trains_and_resumes_bit_identically(tmp_path, doubles):
+    options = dict(impl=doubles, steps=4, save_every=2, amp="bf16", **TINY)
+    _, metrics = train_vae(out=tmp_path / "full", **options)
+    assert metrics["speed"]["amp"] == "bf16"
+    assert all(v.dtype == torch.float32 for v in torch.load(tmp_path / "full" / "vae.pt", weights_only=True).values())
+    train_vae(out=tmp_path / "part", stop_after=3, **options)
+    train_vae(out=tmp_path / "part", resume=True, **options)
+    assert same_weights(tmp_path / "full" / "vae.pt", tmp_path / "part" / "vae.pt")
+
+
+def test_amp_falls_back_to_float32_where_unsupported(tmp_path, doubles, monkeypatch, capsys):
+    monkeypatch.setattr("vaegan.train.engine.bf16_support", lambda device: (False, "no bf16 here"))
+    _, metrics = train_vae(impl=doubles, steps=1, amp="bf16", out=tmp_path / "vae", **TINY)
+    assert metrics["speed"]["amp"] == "none" and "--amp bf16 ignored: no bf16 here" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="amp must be one of"):
+        train_vae(impl=doubles, steps=1, amp="fp16", out=tmp_path / "vae", **TINY)
+
+
+def test_compile_compiles_the_modules_in_place(tmp_path, doubles, monkeypatch):
+    compiled = []
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, *a, **k: compiled.append(type(self).__name__))
+    _, metrics = train_gan(impl=doubles, steps=1, compile=True, out=tmp_path / "gan", **TINY)
+    assert compiled == ["Generator", "Discriminator"] and metrics["speed"]["compile"] is True
+    weights = torch.load(tmp_path / "gan" / "generator.pt", weights_only=True)
+    assert list(weights) == list(doubles.Generator().state_dict()), "state_dict keys changed (_orig_mod. prefix?)"
+
+
+def test_missing_mps_operator_gets_the_fallback_advice(doubles):
+    err = NotImplementedError("The operator 'aten::foo' is not currently implemented for the MPS device.")
+    message = str(not_implemented_error(doubles, err, torch.device("mps")))
+    assert "PYTORCH_ENABLE_MPS_FALLBACK=1" in message
+    assert isinstance(not_implemented_error(doubles, NotImplementedError(), torch.device("cpu")), ImplementationError)

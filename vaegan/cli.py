@@ -37,7 +37,7 @@ def _demo_training(args, out: Path) -> int:
     steps = args.steps if args.steps is not None else pick(300, 10)
     schedule = dict(steps=steps, batch_size=pick(64, 32), save_every=pick(100, 5), data=args.data,
                     device=args.device, impl="solutions", progress=not args.quiet)
-    failed = 0
+    failed, reports = 0, []
     for number, (name, train) in enumerate((("VAE", train_vae), ("GAN", train_gan)), start=3):
         print(f"\n== {number}. Training the {name} ({steps} steps, batch {schedule['batch_size']}, impl solutions) ==")
         try:
@@ -52,6 +52,9 @@ def _demo_training(args, out: Path) -> int:
                   f"final D loss {final['d_loss']:.3f}, G loss {final['g_loss']:.3f}")
         print(f"  {figure}; {len(grids)} sample grids ({grids[0].name} .. {grids[-1].name}), "
               f"{name}_output.png, metrics.json, checkpoint.pt in {run}")
+        reports.append(run / "index.html")
+    if reports:
+        print("\nOpen the run reports in a browser:\n" + "\n".join(f"  {path}" for path in reports))
     return failed
 
 
@@ -67,15 +70,17 @@ def _train(args) -> int:
                        g_steps=args.g_steps)
         train = train_gan
     try:
-        train(resume=args.resume, **options)
+        out, metrics = train(resume=args.resume, **options)
     except _user_errors() as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if metrics is not None:  # a finished run, on rank 0 of a torchrun run
+        print(f"report: {out / 'index.html'}")
     return 0
 
 
 _COMMON = ("device", "steps", "batch_size", "save_every", "log_every", "data", "out", "impl", "seed", "stop_after",
-           "threads")
+           "threads", "amp", "compile", "channels_last")
 
 
 def _user_errors() -> tuple:
@@ -112,6 +117,12 @@ def _add_train_parsers(sub) -> None:
     common.add_argument("--seed", type=int, default=0)
     common.add_argument("--threads", type=_positive, default=None,
                         help="CPU threads for torch (default: torch's choice; 1 is often fastest on a busy machine)")
+    common.add_argument("--amp", choices=("none", "bf16"), default=None,
+                        help="bf16: autocast the models' forward (CUDA; CPUs with AVX512-BF16/AMX); MPS stays float32")
+    common.add_argument("--compile", action="store_true", default=None,
+                        help="torch.compile the models (worth it on CUDA; a minute or more of compiling on a CPU)")
+    common.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                        help="channels_last memory format (default: on for the CPU, and for CUDA with --amp bf16)")
     common.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt when it exists")
     common.add_argument("--stop-after", type=_positive, default=None, metavar="N",
                         help="stop after step N as if interrupted (keeps the last save point's checkpoint)")

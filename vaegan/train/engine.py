@@ -1,7 +1,24 @@
-"""Pieces shared by the VAE and GAN capstone runs: run folders, checkpoints, RNG state, loss logs, progress."""
+"""Pieces shared by the VAE and GAN capstone runs: run folders, checkpoints, RNG state, loss logs, progress, speed.
+
+Speed (``Speed``, chosen by ``resolve_speed``) wraps the graded step functions, never replaces them:
+
+- the dataset stays on the device (``TensorBatches``) and losses reach the host only every
+  ``log_every`` steps (``LossLog``): between log points (and epochs) the host queues CUDA steps
+  without waiting for the GPU;
+- Adam runs ``fused`` on CUDA and ``foreach`` elsewhere (the optimizer ``make_optimizers`` returns
+  is rebuilt with the same class, groups and hyper-parameters when it is a fresh Adam/AdamW);
+- ``amp="bf16"`` runs each model's forward under ``torch.autocast`` (training mode only; outputs
+  cast back to float32 so the graded losses, backward and optimizer step stay in float32) on CUDA
+  and on CPUs with native bfloat16 (AVX512-BF16 or AMX); MPS stays float32;
+- ``channels_last`` (default on the CPU, and on CUDA with bf16) and ``compile=True``
+  (``nn.Module.compile``: the module and its ``state_dict`` keys stay the same) for the models.
+
+On Apple GPUs, ``PYTORCH_ENABLE_MPS_FALLBACK=1`` runs any operator MPS lacks on the CPU instead of failing.
+"""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -9,7 +26,7 @@ import random
 import re
 import sys
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -18,11 +35,13 @@ import torch
 
 from .. import pick
 from ..data import default_data_root, load_dataset, offline_requested
-from ..devices import describe_device
+from ..devices import DeviceUnavailableError, describe_device
 
 CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_FORMAT = 1
 FIXED_BATCH = 64  # images in every sample grid (8 x 8)
+REPORT = "index.html"
+AMP_CHOICES = ("none", "bf16")
 
 
 class CheckpointError(RuntimeError):
@@ -54,6 +73,9 @@ class RunConfig:
     stop_after: int | None = None  # stop (as if killed) after this step; the last save point's checkpoint stays
     progress: bool = True
     threads: int | None = None  # CPU threads for torch during the run (None: torch's default)
+    amp: str = "none"  # "bf16": autocast the models' forward (CUDA; CPUs with native bf16); MPS stays float32
+    compile: bool = False  # torch.compile the models (worth it on CUDA; minutes of compiling on a CPU)
+    channels_last: bool | None = None  # None: on for the CPU, and for CUDA with bf16
 
     KIND = "run"
     DEFAULT_STEPS = (100, 20)  # (normal, fast)
@@ -72,7 +94,10 @@ class RunConfig:
         for name in ("steps", "batch_size", "save_every", "log_every"):
             if int(getattr(cfg, name)) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(cfg, name)}")
-        return cfg
+        amp = str(cfg.amp or "none").lower()
+        if amp not in AMP_CHOICES:
+            raise ValueError(f"amp must be one of {', '.join(AMP_CHOICES)}, got {cfg.amp!r}")
+        return replace(cfg, amp=amp)
 
     def updated(self, **overrides) -> "RunConfig":
         known = {f.name for f in fields(self)}
@@ -86,6 +111,7 @@ class RunConfig:
         """JSON-friendly copy (the implementation as its spec)."""
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["out"] = str(data["out"]) if data["out"] is not None else None
+        data["device"] = str(data["device"])  # a torch.device is accepted too
         data["impl"] = impl_spec(self.impl)
         return data
 
@@ -161,6 +187,38 @@ def prepare_out(out: Path, fresh: bool, image_dirs: dict, files: tuple) -> Path:
     return out
 
 
+def start_run(cfg: RunConfig, kind: str, dist, image_dirs: dict, files: tuple) -> tuple[Path, Path, dict | None]:
+    """The run folder, its checkpoint path and the checkpoint to resume from (``None``: a fresh run).
+
+    Rank 0 decides, reads the checkpoint and prepares the folder; the other ranks of a multi-process
+    run receive the checkpoint from it (no shared disk needed) or the same ``CheckpointError``.
+    """
+    out = Path(cfg.out)
+    ckpt_path = out / CHECKPOINT
+    packet = None
+    if dist.is_main:
+        try:
+            state = None
+            if cfg.resume and ckpt_path.exists():
+                state = load_checkpoint(ckpt_path, kind, cfg, dist.world_size)
+            elif cfg.resume:
+                print(f"note: --resume but {ckpt_path} does not exist; starting a fresh run")
+            prepare_out(out, fresh=state is None, image_dirs=image_dirs, files=(*files, REPORT))
+            packet = (state, None)
+        except CheckpointError as err:
+            packet = (None, str(err))
+    state, error = dist.broadcast(packet)
+    if error is not None:
+        raise CheckpointError(error)
+    return out, ckpt_path, state
+
+
+def speed_record(speed, loop, global_batch: int) -> dict:
+    """``metrics.json["speed"]``: the settings and the training throughput (save points left out)."""
+    per_second = loop.steps_run * global_batch / loop.train_seconds if loop.train_seconds > 0 else None
+    return {**speed.describe(), "images_per_second": round(per_second, 1) if per_second else None}
+
+
 def write_json(path: Path, data: dict) -> Path:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
@@ -169,8 +227,9 @@ def write_json(path: Path, data: dict) -> Path:
 
 
 def cpu_state_dict(module: torch.nn.Module) -> dict:
-    """``state_dict`` with every tensor on the CPU, loadable with ``torch.load(weights_only=True)`` anywhere."""
-    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+    """``state_dict`` with every tensor on the CPU and contiguous (whatever the training memory format),
+    loadable with ``torch.load(weights_only=True)`` anywhere."""
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in module.state_dict().items()}
 
 
 def save_weights(module: torch.nn.Module, path: Path) -> Path:
@@ -198,11 +257,13 @@ def capture_rng() -> dict:
     return state
 
 
-def resume_rng(state: dict, out: Path) -> None:
-    """Restore the checkpoint's RNG state and say where the run resumes."""
-    skipped = restore_rng(state["rng"])
+def resume_rng(state: dict, out: Path, rank: int = 0, verbose: bool = True) -> None:
+    """Restore the checkpoint's RNG state (this rank's, for a multi-process run) and say where the run resumes."""
+    per_rank = state.get("rng_ranks")
+    skipped = restore_rng(per_rank[rank] if per_rank else state["rng"])
     note = f" (could not restore the {', '.join(skipped)} RNG here: not bit-identical)" if skipped else ""
-    print(f"resuming {out} from step {state['step']}{note}")
+    if verbose:
+        print(f"resuming {out} from step {state['step']}{note}")
 
 
 def restore_rng(state: dict) -> list[str]:
@@ -276,7 +337,7 @@ def save_checkpoint(path: Path, state: dict) -> Path:
     return path
 
 
-def load_checkpoint(path: Path, kind: str, cfg: RunConfig) -> dict:
+def load_checkpoint(path: Path, kind: str, cfg: RunConfig, world_size: int = 1) -> dict:
     """Read ``path`` (``weights_only=True``) and check it belongs to a compatible run of ``kind``."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -293,6 +354,11 @@ def load_checkpoint(path: Path, kind: str, cfg: RunConfig) -> dict:
                               "use the original settings or start a fresh run in another --out")
     if state["step"] > cfg.steps:
         raise CheckpointError(f"{path} is at step {state['step']}, beyond --steps {cfg.steps}")
+    saved_world = int(state.get("world_size", 1))
+    if saved_world != world_size:
+        raise CheckpointError(f"{path} was written by a {saved_world}-process run and this run has {world_size} "
+                              f"process(es); resume with the same number of processes (the batch size is per "
+                              "process, and every rank's data position and RNG are in the checkpoint)")
     return state
 
 
@@ -304,19 +370,24 @@ def _differs(a, b) -> bool:
 
 # ---------------------------------------------------------------- losses and progress
 class LossLog:
-    """Per-step losses kept as detached tensors and copied to the host only at log points (one sync)."""
+    """Per-step losses kept as detached tensors and copied to the host only at log points (one sync).
 
-    def __init__(self, keys: tuple[str, ...], history: dict | None, device: torch.device, source: str):
-        self.keys, self.device, self.source = keys, device, source
+    ``reduce`` (multi-process runs) turns each rank's pending values into the mean over ranks before
+    they reach the host, so every rank keeps the same history.
+    """
+
+    def __init__(self, keys: tuple[str, ...], history: dict | None, device: torch.device, source: str,
+                 reduce=None):
+        self.keys, self.device, self.source, self.reduce = keys, device, source, reduce
         self.history = {k: list(history.get(k, [])) for k in keys} if history else {k: [] for k in keys}
-        self.pending: list[torch.Tensor] = []
+        self.pending: list[torch.Tensor] = []  # len(keys) scalars per step, stacked only at flush
         self.warned = False
 
     def add(self, stats) -> None:
         if not isinstance(stats, dict) or any(k not in stats for k in self.keys):
             got = sorted(stats) if isinstance(stats, dict) else type(stats).__name__
             raise TypeError(f"{self.source} must return a dict with keys {', '.join(self.keys)}; got {got}")
-        self.pending.append(torch.stack([self._scalar(stats[k], k) for k in self.keys]))
+        self.pending.extend(self._scalar(stats[k], k) for k in self.keys)
 
     def _scalar(self, value, key: str) -> torch.Tensor:
         if isinstance(value, torch.Tensor):
@@ -329,8 +400,11 @@ class LossLog:
         """Move the pending values to the host; returns their means (empty dict when nothing is pending)."""
         if not self.pending:
             return {}
-        values = torch.stack(self.pending).cpu()  # (n, len(keys)): the only host sync
+        values = torch.stack(self.pending).view(-1, len(self.keys))  # (n, len(keys)), still on the device
         self.pending = []
+        if self.reduce is not None:
+            values = self.reduce(values)
+        values = values.cpu()  # the only host sync
         for i, key in enumerate(self.keys):
             self.history[key].extend(values[:, i].tolist())
         if not torch.isfinite(values).all() and not self.warned:
@@ -359,7 +433,17 @@ def progress_bar(cfg: RunConfig, start: int, desc: str):
 def environment(device: torch.device) -> dict:
     return {"device": str(device), "device_name": describe_device(device), "torch_version": torch.__version__,
             "python_version": platform.python_version(), "platform": platform.platform(),
-        "cpu_threads": torch.get_num_threads()}
+            "cpu_threads": torch.get_num_threads()}
+
+
+def synchronize(device: torch.device | None) -> None:
+    """Wait for the device's queued work (timings of asynchronous CUDA/MPS steps); nothing on the CPU."""
+    if device is None:
+        return
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
 
 
 class Clock:
@@ -376,16 +460,19 @@ class LoopResult(NamedTuple):
     step: int
     stopped: bool
     seconds_per_100_steps: float
+    steps_run: int = 0
+    train_seconds: float = 0.0  # the steps alone: save points (images, checkpoints) left out
 
 
 def train_loop(cfg: RunConfig, step: int, batch_iter, train_step, log: LossLog, save_point, desc: str,
-               postfix) -> LoopResult:
+               postfix, device: torch.device | None = None) -> LoopResult:
     """Steps ``step+1 .. cfg.steps``: one ``train_step(batch)`` each, losses logged, save points saved.
 
     ``postfix(means) -> dict`` formats the progress bar's losses. Stops early (as if killed) after
-    ``cfg.stop_after``; what survives is the checkpoint of the last save point.
+    ``cfg.stop_after``; what survives is the checkpoint of the last save point. Nothing waits for the
+    device between log points (``LossLog``); ``device`` is synchronized only to time the save points.
     """
-    start_step, start = step, time.perf_counter()
+    start_step, start, saving_seconds = step, time.perf_counter(), 0.0
     bar = progress_bar(cfg, step, desc)
     stopped = False
     try:
@@ -397,7 +484,10 @@ def train_loop(cfg: RunConfig, step: int, batch_iter, train_step, log: LossLog, 
                 bar.set_postfix(postfix(log.flush()), refresh=False)
             bar.update(1)
             if saving:
+                synchronize(device)
+                began = time.perf_counter()
                 save_point(step)
+                saving_seconds += time.perf_counter() - began
             if cfg.stop_after is not None and cfg.stop_after <= step < cfg.steps:
                 stopped = True
                 break
@@ -405,5 +495,124 @@ def train_loop(cfg: RunConfig, step: int, batch_iter, train_step, log: LossLog, 
         bar.close()
     if stopped:
         print(f"stopped after step {step} (stop_after); continue with resume")
+    synchronize(device)
     seconds = time.perf_counter() - start
-    return LoopResult(step, stopped, 100 * seconds / max(step - start_step, 1))
+    steps_run = step - start_step
+    return LoopResult(step, stopped, 100 * seconds / max(steps_run, 1), steps_run, max(seconds - saving_seconds, 0.0))
+
+
+# ---------------------------------------------------------------- speed
+def bf16_support(device: torch.device) -> tuple[bool, str]:
+    """Whether ``device`` runs bfloat16 natively, and why not when it does not."""
+    if device.type == "cuda":
+        try:
+            native = torch.cuda.is_bf16_supported(including_emulation=False)
+        except TypeError:  # older torch: no emulation argument
+            native = torch.cuda.is_bf16_supported()
+        why = "this GPU has no native bfloat16 (needs compute capability 8.0+: A100, H100, RTX 30xx and later)"
+        return native, "" if native else why
+    if device.type == "cpu":
+        cpu = getattr(torch, "cpu", None)
+        native = any(bool(getattr(cpu, probe, lambda: False)())
+                     for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+        why = "this CPU has no native bfloat16 (AVX512-BF16 or AMX): autocast would be slower"
+        return native, "" if native else why
+    return False, f"{device.type} trains in float32 here"
+
+
+def autocast_forward(module: torch.nn.Module, device_type: str, dtype: torch.dtype) -> torch.nn.Module:
+    """Run ``module``'s forward under ``torch.autocast`` in training mode, returning float32 outputs (in place).
+
+    Only the forward is autocast (what the AMP docs recommend): the graded losses, backward and
+    optimizer step see float32 outputs. In eval() mode (sample grids, evaluation) the forward is untouched.
+    """
+    inner = module.forward
+
+    @functools.wraps(inner)
+    def forward(*args, **kwargs):
+        if not module.training:
+            return inner(*args, **kwargs)
+        with torch.autocast(device_type, dtype=dtype):
+            out = inner(*args, **kwargs)
+        return torch.utils._pytree.tree_map(_to_float32, out)
+
+    module.forward = forward  # an instance attribute: parameters, buffers and state_dict keys are unchanged
+    return module
+
+
+def _to_float32(value):
+    if isinstance(value, torch.Tensor) and value.is_floating_point() and value.dtype != torch.float32:
+        return value.float()
+    return value
+
+
+@dataclass(frozen=True)
+class Speed:
+    """How a run executes the graded step: autocast dtype, compile, memory format, Adam implementation."""
+
+    amp: str = "none"
+    compile: bool = False
+    channels_last: bool = False
+    adam: str = "for-loop"  # "fused" (CUDA), "foreach" (CPU, MPS) or "for-loop"
+    device_type: str = "cpu"
+
+    @property
+    def adam_flags(self) -> dict:
+        return {"fused": {"fused": True}, "foreach": {"foreach": True}}.get(self.adam, {})
+
+    def prepare(self, module: torch.nn.Module) -> torch.nn.Module:
+        """Memory format, autocast and compile for ``module``, in place (the same object, same state_dict keys)."""
+        if self.channels_last:
+            module.to(memory_format=torch.channels_last)
+        if self.amp == "bf16":
+            autocast_forward(module, self.device_type, torch.bfloat16)
+        if self.compile:
+            module.compile()
+        return module
+
+    def optimizer(self, opt: torch.optim.Optimizer) -> torch.optim.Optimizer:
+        """A fresh Adam/AdamW rebuilt with this device's fast implementation; anything else is returned as is.
+
+        Same class, parameter groups and hyper-parameters (``make_optimizers`` is graded: its learning
+        rates and betas must survive); an optimizer whose groups already chose ``fused``/``foreach`` is kept.
+        """
+        if type(opt) not in (torch.optim.Adam, torch.optim.AdamW) or opt.state or not self.adam_flags:
+            return opt
+        if any(g.get("fused") or g.get("foreach") is not None for g in opt.param_groups):
+            return opt
+        flags = {"fused": None, "foreach": None, **self.adam_flags}
+        groups = [{**group, **flags} for group in opt.param_groups]
+        return type(opt)(groups, **{**opt.defaults, **flags})
+
+    def describe(self) -> dict:
+        return asdict(self)
+
+
+def resolve_speed(cfg: RunConfig, device: torch.device, verbose: bool = True) -> Speed:
+    """The ``Speed`` for ``cfg`` on ``device``; an unsupported request falls back with a one-line note."""
+    amp = cfg.amp
+    if amp == "bf16":
+        native, why = bf16_support(device)
+        if not native:
+            amp = "none"
+            if verbose:
+                print(f"note: --amp bf16 ignored: {why}; training in float32")
+    channels_last = cfg.channels_last
+    if channels_last is None:  # measured on the CPU (benchmarks/bench.py); NVIDIA's advice for bf16 convs
+        channels_last = device.type == "cpu" or (device.type == "cuda" and amp == "bf16")
+    if cfg.compile and device.type == "cpu" and verbose:
+        print("note: --compile on a CPU compiles for a minute or more; it gained nothing for these small models here")
+    adam = {"cuda": "fused"}.get(device.type, "foreach")
+    return Speed(amp=amp, compile=bool(cfg.compile), channels_last=bool(channels_last), adam=adam,
+                 device_type=device.type)
+
+
+def not_implemented_error(impl, err: NotImplementedError, device: torch.device) -> Exception:
+    """An operator MPS lacks gets the fallback advice; anything else names the unfinished graded item."""
+    from .impl import explain_not_implemented
+
+    if device.type == "mps" and "mps" in str(err).lower():
+        return DeviceUnavailableError(
+            f"an operator is not implemented on MPS ({str(err).splitlines()[0][:200]}); run with "
+            "PYTORCH_ENABLE_MPS_FALLBACK=1 (that operator then runs on the CPU) or with --device cpu")
+    return explain_not_implemented(impl, err)

@@ -3,8 +3,9 @@
 Writes under ``out``: ``gan_gen_imgs/gen_{step:05d}.png`` (the generator on fixed noise, in
 eval() mode) at step 0, every ``save_every`` steps and the last step; ``GAN_output.png``
 (discriminator and generator losses); ``checkpoint.pt``; ``generator.pt`` and
-``discriminator.pt`` (final ``state_dict``s) and ``metrics.json`` (schedule, recipe,
-device, seed, wall time, final losses; ``quality`` is filled by ``quality_metrics``).
+``discriminator.pt`` (final ``state_dict``s), ``metrics.json`` (schedule, recipe,
+device, seed, wall time, final losses; ``quality`` is filled by ``quality_metrics``) and
+``index.html`` (the run's report: grids over steps, loss curves, metrics, settings).
 """
 from __future__ import annotations
 
@@ -13,13 +14,15 @@ from pathlib import Path
 
 import torch
 
-from ..data import TensorBatches
-from ..devices import get_device, seed_everything
+from ..devices import seed_everything
 from ..plots import plot_losses, save_image_grid
-from .engine import (CHECKPOINT, FIXED_BATCH, Clock, LossLog, RunConfig, TrainResult, cpu_threads, describe_impl,
-                     environment, fixed_normal, isolated_rng, load_checkpoint, load_splits, prepare_out, resume_rng,
-                     save_checkpoint, save_weights, train_loop, write_json)
-from .impl import GAN_NAMES, ImplementationError, explain_not_implemented, resolve_impl
+from .ddp import ShardedBatches, distributed
+from .engine import (CHECKPOINT, FIXED_BATCH, REPORT, Clock, LossLog, RunConfig, TrainResult, capture_rng,
+                     cpu_threads, describe_impl, environment, fixed_normal, isolated_rng, load_splits,
+                     not_implemented_error, resolve_speed, resume_rng, save_checkpoint, save_weights, speed_record,
+                     start_run, train_loop, write_json)
+from .impl import GAN_NAMES, ImplementationError, resolve_impl
+from .report import write_report
 
 IMAGE_DIRS = {"gan_gen_imgs": "gen"}
 FILES = ("generator.pt", "discriminator.pt", "GAN_output.png")
@@ -50,12 +53,30 @@ class GANConfig(RunConfig):
         return replace(cfg, max_grad_norm=clip, betas=tuple(float(b) for b in cfg.betas))
 
 
-def quality_metrics(G, test, device, seed: int) -> dict | None:
-    """Sample-quality figures for ``metrics.json["quality"]`` (FID, classifier score, class histogram).
+QUALITY_SAMPLES = (2000, 500)  # generated images scored at the end of a run (normal, COURSE_FAST=1)
 
-    Placeholder: the evaluation issue (exercise 13) fills this in; ``None`` means "not computed".
+
+def quality_metrics(G, test, device, seed: int, noise_dim: int | None = None) -> dict | None:
+    """Sample quality for ``metrics.json["quality"]``: classifier FD, classifier score and class histogram of
+    ``QUALITY_SAMPLES`` generated images, with the FD floor (as many real training digits) beside them.
+
+    Uses the course evaluator (``vaegan.metrics``; cached in the data root, trained on first use; a tiny
+    one under ``COURSE_FAST=1``). ``G`` should be in eval() mode; noise comes from the global generator
+    (the caller seeds it). A failure is reported as ``{"error": ...}`` instead of losing the finished run.
     """
-    return None
+    import sys
+
+    from .. import pick
+    from ..metrics import sample_quality
+
+    noise_dim = int(noise_dim or getattr(G, "noise_dim", 100))
+    try:
+        train, _ = load_splits(test.name)
+        return sample_quality(lambda b: G(torch.randn(b, noise_dim, device=device)), train, test,
+                              n=pick(*QUALITY_SAMPLES), value_range=(-1, 1), device=device, seed=seed)
+    except Exception as err:  # noqa: BLE001 - the run is finished; report, do not crash
+        print(f"warning: sample-quality metrics failed ({err.__class__.__name__}: {err})", file=sys.stderr)
+        return {"error": f"{err.__class__.__name__}: {str(err)[:300]}"}
 
 
 def save_gan_images(G, fixed_noise, out: Path, step: int) -> None:
@@ -67,70 +88,89 @@ def save_gan_images(G, fixed_noise, out: Path, step: int) -> None:
     save_image_grid(fake, out / "gan_gen_imgs" / f"gen_{step:05d}.png", nrow=8, value_range=(-1, 1))
 
 
-def train_gan(config: GANConfig | None = None, **options) -> TrainResult:
-    """Train the GAN of ``impl`` and write the capstone artifacts; returns ``(out, metrics)``.
-
-    ``options`` are ``GANConfig`` fields: the common ``steps``, ``batch_size``, ``save_every``,
-    ``log_every``, ``data``, ``out``, ``impl``, ``seed``, ``device``, ``resume``, ``stop_after``,
-    ``progress``, ``threads`` and the recipe ``lr_g``, ``lr_d``, ``betas``, ``real_label``, ``max_grad_norm``,
-    ``g_steps``, ``noise_dim``. Unset ones take the recipe (tiny under ``COURSE_FAST=1``).
-    """
-    cfg = (config or GANConfig()).updated(**options).with_defaults()
-    device = get_device(cfg.device, verbose=False)
-    impl = resolve_impl(cfg.impl, GAN_NAMES)  # before seeding: loading notebooks may draw random numbers
-    try:
-        with cpu_threads(cfg.threads):
-            return _run(cfg, impl, device)
-    except NotImplementedError as err:
-        raise explain_not_implemented(impl, err) from err
-
-
-def _run(cfg: GANConfig, impl, device) -> TrainResult:
-    out, ckpt_path = Path(cfg.out), Path(cfg.out) / "checkpoint.pt"
-    resuming = cfg.resume and ckpt_path.exists()
-    if cfg.resume and not resuming:
-        print(f"note: --resume but {ckpt_path} does not exist; starting a fresh run")
-    prepare_out(out, fresh=not resuming, image_dirs=IMAGE_DIRS, files=FILES)
-    seed_everything(cfg.seed)
-    train, test = load_splits(cfg.data)
-    batches = TensorBatches(train.to_tanh_range(), batch_size=cfg.batch_size, device=device, seed=cfg.seed)
+def build_gan(cfg: GANConfig, impl, device, speed):
+    """G, D (DCGAN init) and their optimizers as a run trains them (``benchmarks/bench.py`` times the same)."""
     G = impl.Generator(noise_dim=cfg.noise_dim).to(device)
     D = impl.Discriminator().to(device)
     if not (isinstance(G, torch.nn.Module) and isinstance(D, torch.nn.Module)):
         raise ImplementationError("Generator and Discriminator must be nn.Modules (exercises 07 and 08)")
     G.apply(impl.weights_init)
     D.apply(impl.weights_init)
+    speed.prepare(G)  # in place: memory format, autocast, compile; same state_dict keys
+    speed.prepare(D)
     opt_G, opt_D = impl.make_optimizers(G, D, lr_g=cfg.lr_g, lr_d=cfg.lr_d, betas=cfg.betas)
+    return G, D, speed.optimizer(opt_G), speed.optimizer(opt_D)  # fused/foreach Adam, same hyper-parameters
+
+
+def train_gan(config: GANConfig | None = None, **options) -> TrainResult:
+    """Train the GAN of ``impl`` and write the capstone artifacts; returns ``(out, metrics)``.
+
+    ``options`` are ``GANConfig`` fields: the common ``steps``, ``batch_size``, ``save_every``,
+    ``log_every``, ``data``, ``out``, ``impl``, ``seed``, ``device``, ``resume``, ``stop_after``,
+    ``progress``, ``threads``, ``amp``, ``compile``, ``channels_last`` and the recipe ``lr_g``, ``lr_d``,
+    ``betas``, ``real_label``, ``max_grad_norm``, ``g_steps``, ``noise_dim``. Unset ones take the recipe
+    (tiny under ``COURSE_FAST=1``). Under ``torchrun`` every process calls it (see ``vaegan.train.ddp``);
+    rank 0 writes the artifacts and gets the metrics, the other ranks get ``(out, None)``.
+    """
+    cfg = (config or GANConfig()).updated(**options).with_defaults()
+    with distributed(cfg.device) as (dist, device):
+        impl = resolve_impl(cfg.impl, GAN_NAMES)  # before seeding: loading notebooks may draw random numbers
+        speed = resolve_speed(cfg, device, verbose=dist.is_main)
+        try:
+            with cpu_threads(cfg.threads):
+                return _run(replace(cfg, progress=cfg.progress and dist.is_main), impl, device, dist, speed)
+        except NotImplementedError as err:
+            raise not_implemented_error(impl, err, device) from err
+
+
+def _run(cfg: GANConfig, impl, device, dist, speed) -> TrainResult:
+    out, ckpt_path, state = start_run(cfg, "gan", dist, IMAGE_DIRS, FILES)
+    resuming = state is not None
+    seed_everything(cfg.seed + dist.rank)  # noise differs per rank; rank 0 draws what a single process draws
+    train, test = load_splits(cfg.data)
+    batches = ShardedBatches(train.to_tanh_range(), batch_size=cfg.batch_size, device=device, seed=cfg.seed,
+                             rank=dist.rank, world_size=dist.world_size)  # this rank's shard of each epoch
+    # G and D are the plain modules (weights_init, sample grids, checkpoints, weights); G_net and D_net
+    # are what the graded step trains: the same modules, in DDP when several processes run.
+    G, D, opt_G, opt_D = build_gan(cfg, impl, device, speed)
     fixed_noise = fixed_normal((FIXED_BATCH, cfg.noise_dim), cfg.seed, device)  # (64, noise_dim), standard normal
 
     step, history, clock = 0, None, Clock()
     if resuming:
-        state = load_checkpoint(ckpt_path, "gan", cfg)
         G.load_state_dict(state["generator"])
         D.load_state_dict(state["discriminator"])
         opt_G.load_state_dict(state["opt_G"])
         opt_D.load_state_dict(state["opt_D"])
         batches.load_state_dict(state["data"])
         step, history, clock = state["step"], state["history"], Clock(state["wall_time_s"])
-        resume_rng(state, out)
-    log = LossLog(LOSS_KEYS, history, device, "gan_train_step")
+        resume_rng(state, out, dist.rank, verbose=dist.is_main)
+    G_net, D_net = dist.wrap(G, device), dist.wrap(D, device)  # after loading: all ranks start from rank 0's
+    log = LossLog(LOSS_KEYS, history, device, "gan_train_step", reduce=dist.mean if dist.enabled else None)
 
     def save_point(at: int) -> None:
+        dist.average_buffers(G)  # BatchNorm running statistics: the mean over ranks (see Dist.wrap)
+        dist.average_buffers(D)
+        rng_ranks = dist.gather(capture_rng()) if dist.enabled else None  # every rank's RNG, for --resume
+        if not dist.is_main:
+            return
         save_gan_images(G, fixed_noise, out, at)
         save_checkpoint(ckpt_path, {
             "kind": "gan", "step": at, "generator": G.state_dict(), "discriminator": D.state_dict(),
             "opt_G": opt_G.state_dict(), "opt_D": opt_D.state_dict(), "data": batches.state_dict(),
             "history": log.history, "config": cfg.plain(), "wall_time_s": clock.total(),
+            "world_size": dist.world_size, **({"rng_ranks": rng_ranks} if rng_ranks else {}),
         })
 
     if not resuming:
         save_point(0)
     start_step = step
     loop = train_loop(cfg, step, batches.forever(),
-                      lambda real: impl.gan_train_step(G, D, real, opt_G, opt_D, g_steps=cfg.g_steps,  # real in [-1, 1]
-                                                       real_label=cfg.real_label, max_grad_norm=cfg.max_grad_norm),
-                      log, save_point, "GAN", lambda m: {"d": f"{m['d_loss']:.3f}", "g": f"{m['g_loss']:.3f}"})
-    if loop.stopped:
+                      lambda real: impl.gan_train_step(G_net, D_net, real, opt_G, opt_D, g_steps=cfg.g_steps,
+                                                       real_label=cfg.real_label,  # real in [-1, 1]
+                                                       max_grad_norm=cfg.max_grad_norm),
+                      log, save_point, "GAN", lambda m: {"d": f"{m['d_loss']:.3f}", "g": f"{m['g_loss']:.3f}"},
+                      device=device)
+    if loop.stopped or not dist.is_main:
         return TrainResult(out, None)
 
     save_weights(G, out / "generator.pt")
@@ -140,7 +180,7 @@ def _run(cfg: GANConfig, impl, device) -> TrainResult:
                 ylabel="BCE with logits (batch mean)")
     G.eval()
     with isolated_rng(device, cfg.seed):
-        quality = quality_metrics(G, test, device, cfg.seed)
+        quality = quality_metrics(G, test, device, cfg.seed, noise_dim=getattr(cfg, "noise_dim", None))
     G.train()
     metrics = {
         "kind": "gan",
@@ -160,12 +200,17 @@ def _run(cfg: GANConfig, impl, device) -> TrainResult:
         **environment(device),
         "wall_time_s": round(clock.total(), 3),
         "seconds_per_100_steps": round(loop.seconds_per_100_steps, 3),
+        "world_size": dist.world_size,  # processes (torchrun); batch_size is per process
+        "global_batch_size": cfg.batch_size * dist.world_size,
+        "speed": speed_record(speed, loop, cfg.batch_size * dist.world_size),
         "resumed": start_step > 0,
         "impl": describe_impl(impl),
+        "settings": cfg.plain(),
         "artifacts": ["gan_gen_imgs/", "GAN_output.png", CHECKPOINT, "generator.pt", "discriminator.pt",
-                      "metrics.json"],
+                      "metrics.json", REPORT],
     }
     write_json(out / "metrics.json", metrics)
+    write_report(out)
     if cfg.progress:
         final = metrics["final_losses"]
         print(f"GAN: D loss {final['d_loss']:.3f}, G loss {final['g_loss']:.3f} (last 100 steps) after {cfg.steps} "

@@ -79,6 +79,19 @@ def _scrubbed_env(result_fd: int, home: str) -> dict:
     return env
 
 
+_RUN_ROOT: str | None = None
+
+
+def run_root() -> str:
+    """This process's folder for job folders. In the sandbox an empty, writable tmpfs is mounted over it,
+    so a worker sees neither its siblings' folders nor anything left there, and writes only there."""
+    global _RUN_ROOT
+    if _RUN_ROOT is None or not os.path.isdir(_RUN_ROOT):
+        _RUN_ROOT = tempfile.mkdtemp(prefix="grader-")
+        os.chmod(_RUN_ROOT, 0o700)
+    return _RUN_ROOT
+
+
 class _Events:
     """Buffered JSON lines of one job's result pipe."""
 
@@ -152,9 +165,9 @@ class _Worker(_Events):
         self.log = open(self.log_path, "ab")
         protection = sandbox.detect()
         self.cgroups = sandbox.WorkerCgroups(protection, limits.memory_bytes) if protection.namespaces else None
-        job["sandbox"] = {"namespaces": protection.namespaces, "hide": job.pop("hide", []),
+        job["sandbox"] = {"namespaces": protection.namespaces, "hide": job.pop("hide", []), "private": run_root(),
                           "cgroups": self.cgroups.paths if self.cgroups else []}
-        home = "/tmp" if protection.namespaces else workdir
+        home = run_root() if protection.namespaces else workdir
         self.proc = subprocess.Popen(
             [*protection.command(), sys.executable, "-m", "autograder.worker"],
             stdin=subprocess.PIPE, stdout=self.log, stderr=subprocess.STDOUT,
@@ -195,13 +208,13 @@ class Zygote:
         self.protection = sandbox.detect()
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.log = tempfile.TemporaryFile()
-        env = _scrubbed_env(-1, "/tmp" if self.protection.namespaces else tempfile.gettempdir())
+        env = _scrubbed_env(-1, run_root())
         env.pop("GRADER_RESULT_FD")
         env["GRADER_ZYGOTE_FD"] = str(theirs.fileno())
         self.proc = subprocess.Popen(
             [*self.protection.command(), sys.executable, "-m", "autograder.zygote"],
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT, pass_fds=(theirs.fileno(),),
-            cwd=tempfile.gettempdir(), env=env, start_new_session=True, close_fds=True)
+            cwd=run_root(), env=env, start_new_session=True, close_fds=True)
         theirs.close()
         self.sock.settimeout(limits.startup_seconds)
         ready = self.receive()
@@ -265,7 +278,7 @@ class _ZygoteWorker(_Events):
         self.log_path = Path(workdir) / "worker.log"
         protection = self.zygote.protection
         self.cgroups = sandbox.WorkerCgroups(protection, limits.memory_bytes) if protection.namespaces else None
-        job["sandbox"] = {"namespaces": protection.namespaces, "hide": job.pop("hide", []),
+        job["sandbox"] = {"namespaces": protection.namespaces, "hide": job.pop("hide", []), "private": run_root(),
                           "cgroups": self.cgroups.paths if self.cgroups else []}
         job_file = Path(workdir) / "job.json"
         job_file.write_text(json.dumps(job))
@@ -320,7 +333,7 @@ def run_checks(notebook: str | Path, exercise: str, checks: dict, limits: Limits
     remaining = list(checks)
     started = time.monotonic()
     budget_end = started + limits.submission_seconds
-    with tempfile.TemporaryDirectory(prefix="grader-") as workdir:
+    with tempfile.TemporaryDirectory(prefix="job-", dir=run_root()) as workdir:
         shutil.copyfile(notebook, Path(workdir) / SUBMISSION_NAME)
         while remaining:
             if time.monotonic() >= budget_end:

@@ -7,7 +7,8 @@ Linux with namespaces (as root, or as a user allowed unprivileged user namespace
   UTS namespaces;
 * before any student code runs it joins per-worker cgroups (``pids.max``, memory limit)
   where the cgroup filesystem is writable, remounts every filesystem read-only, mounts a
-  fresh private ``/tmp`` and ``/dev/shm``, hides the reference solutions, the data root, the
+  private writable temporary folder (a tmpfs over the job folders' root, so the code and
+  the Python installation stay visible wherever they live) and ``/dev/shm``, hides the reference solutions, the data root, the
   output folder and every submission behind empty read-only mounts, then drops all
   capabilities (bounding set too, with ``no_new_privs``);
 * rlimits everywhere: CPU seconds, data segment (memory; works with CUDA builds of torch,
@@ -54,7 +55,7 @@ class Protection:
             return (f"sandbox: basic ({sys.platform}) — rlimits (CPU, memory {mem}, file size), scrubbed environment, "
                     "temporary working directory; NOT isolated: student code could read files and use the network "
                     "here. Grade on Linux with user namespaces for full isolation.")
-        parts = ["network, PID, mount, IPC and UTS namespaces", "read-only filesystem with private /tmp",
+        parts = ["network, PID, mount, IPC and UTS namespaces", "read-only filesystem with a private writable temporary folder",
                  "solutions, data, outputs and other submissions hidden", "all capabilities dropped"]
         parts.append(f"cgroup pids.max={PIDS_MAX}" if self.cgroup_pids else "process limit: PID namespace + RLIMIT_NPROC")
         parts.append(f"memory {mem} (cgroup and RLIMIT_DATA)" if self.cgroup_memory else f"memory {mem} (RLIMIT_DATA)")
@@ -196,7 +197,8 @@ def lock_down(job: dict) -> list[str]:
         except OSError as err:
             if point == "/":
                 problems.append(f"read-only root: {err}")
-    for point, size in (("/tmp", "256m"), ("/dev/shm", "64m")):
+    private = spec.get("private") or "/tmp"
+    for point, size in ((private, "256m"), ("/dev/shm", "64m")):
         try:
             _mount(libc, "tmpfs", point, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={size},mode=1777")
         except OSError as err:

@@ -19,7 +19,6 @@ import functools
 import json
 import math
 import platform
-import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -27,13 +26,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(REPO))
-
-from vaegan.data import TensorBatches, load_dataset  # noqa: E402
-from vaegan.devices import get_device, seed_everything  # noqa: E402
-from vaegan.notebooks import load_reference  # noqa: E402
+from vaegan.data import TensorBatches, load_dataset
+from vaegan.devices import get_device, seed_everything
+from vaegan.notebooks import load_reference
 
 NOISE_DIM = 100
 BANK_SIZE = 2000  # real training digits used as the nearest-neighbour reference

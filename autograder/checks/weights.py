@@ -112,3 +112,30 @@ def adopt_reference(model: nn.Module, exported: dict, forward: Callable | None =
     pairs = [(mods[i], tensors[j]) for (mods, tensors), perm in zip(groups.values(), best) for j, i in enumerate(perm)]
     _load(pairs)
     return model
+
+
+def randomize_batchnorm(model: nn.Module, seed: int) -> nn.Module:
+    """Give every BatchNorm2d non-trivial scales, shifts and running statistics (in place), so a check
+    comparing outputs also tests that the student's BatchNorm layers sit where the reference's do."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.copy_(1 + 0.2 * torch.randn(m.weight.shape, generator=g))
+                m.bias.copy_(0.2 * torch.randn(m.bias.shape, generator=g))
+                m.running_mean.copy_(0.3 * torch.randn(m.running_mean.shape, generator=g))
+                m.running_var.copy_(0.5 + torch.rand(m.running_var.shape, generator=g))
+                m.num_batches_tracked.fill_(50)
+    return model
+
+
+def judge_adopted(student: dict, reference: dict):
+    """Judge for a probe returning ``{"architecture": capture(...)}`` around ``adopt_reference``."""
+    from .base import Mismatch, Verdict, raised
+
+    error = raised(student["architecture"])
+    if error and error.startswith("ArchitectureMismatch: "):
+        raise Mismatch("the reference weights do not fit: " + error.split(": ", 1)[1])
+    if error:
+        raise Mismatch(f"building the model or loading the reference weights raised {error}")
+    return Verdict.passed()

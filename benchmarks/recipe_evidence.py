@@ -1,7 +1,9 @@
 """Evidence for the GAN recipe defaults: the recipe and one-at-a-time ablations, short runs at fixed seeds.
 
-    COURSE_OFFLINE=1 python benchmarks/recipe_evidence.py --steps 300 --seeds 0 1 \\
-        --out benchmarks/results/recipe_evidence.json
+    COURSE_OFFLINE=1 python benchmarks/recipe_evidence.py                 # recipe + ablations, 300 steps, seed 0
+    COURSE_OFFLINE=1 python benchmarks/recipe_evidence.py --steps 600 --seeds 0 1 --threads 1 \\
+        --configs recipe no_smoothing no_clipping lr_d_eq_lr_g g_steps_1 no_dcgan_init \\
+                  instance_noise lsgan spectral_norm --out benchmarks/results/recipe_evidence.json
 
 Each configuration trains the course's DCGAN pair (reference code from ``solutions/``) on MNIST
 for ``--steps`` discriminator updates and reports simple quality signals: final D and G losses,
@@ -77,7 +79,7 @@ def reference():
 
 @functools.lru_cache(maxsize=None)
 def _digits() -> dict:
-    """Training digits in [-1, 1] and fixed random subsets (the offline set is sorted by class)."""
+    """Training digits in [-1, 1] and fixed random subsets of them (whatever order the files have)."""
     train, test = load_dataset("mnist", "train"), load_dataset("mnist", "test")
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))
     bank, probe = order[:BANK_SIZE], order[BANK_SIZE:BANK_SIZE + 64]
@@ -353,7 +355,7 @@ def main(argv=None) -> int:
             "data": data_source(), "wall_s": time.perf_counter() - started,
             "signals": "losses and accuracies: mean of the last 50 steps; sample statistics: at the last step "
                        f"on {EVAL_SAMPLES} fixed noise vectors; grad_norm_D_max: largest D gradient norm "
-                       "before clipping",
+                       "before clipping; wall_s depends on the machine's load",
             "real_test_digits": real, "results": results, "table": table,
         }
         args.out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")

@@ -12,11 +12,10 @@ from pathlib import Path
 
 from vaegan.curriculum import CAPSTONES
 
-from .checks import checks_for, fingerprint
 from .journal import Journal, atomic_write, content_hash
 from .discover import Submission, discover
 from .points import ReferenceProblem, check_max_scores, item_points
-from .runner import CheckRun, Limits, WorkerReport, ZygotePool, run_checks
+from .runner import CheckRun, Limits, WorkerReport, ZygotePool, run_checks, warm_modules_for
 
 DEFAULT_REFERENCE = Path(__file__).resolve().parents[1] / "solutions"
 
@@ -56,6 +55,8 @@ class Reference:
         self.notebook = folder / f"{slug}.ipynb"
         if not self.notebook.exists():
             raise ReferenceProblem(f"no reference solution {self.notebook}")
+        from .checks import checks_for
+
         self.checks = checks_for(slug, folder).checks
         self.extra = folder
         self.by_id = {c.id: c for c in self.checks}
@@ -163,6 +164,8 @@ def use_zygote() -> bool:
 
 def reference_fingerprint(slug: str, reference_dir: Path) -> str:
     """What a stored result depends on besides the notebook: solution notebook and check code."""
+    from .checks import fingerprint
+
     notebook = reference_dir / f"{slug}.ipynb"
     solution = content_hash(notebook) if notebook.exists() else "missing"
     return f"{solution[:16]}-{fingerprint(slug, reference_dir)[:16]}"
@@ -206,9 +209,6 @@ def grade_paths(paths, out: Path, student: str | None = None, reference_dir: Pat
     todo: list[tuple[Submission, str, str]] = []
     for sub in submissions:
         capstone = sub.exercise in CAPSTONES
-        if not capstone and not checks_for(sub.exercise, reference_dir).checks:
-            notes.append(f"{sub.student}: {sub.exercise} has no checks")
-            continue
         digest = capstone_hash(sub) if capstone else content_hash(sub.path)
         ref_print = reference_fingerprint(sub.exercise, reference_dir)
         entry = None if force else journal.load(sub.student, sub.exercise, digest, ref_print)
@@ -218,14 +218,24 @@ def grade_paths(paths, out: Path, student: str | None = None, reference_dir: Pat
         else:
             todo.append((sub, digest, ref_print))
     jobs = max(1, jobs or os.cpu_count() or 1)
-    zygotes = ZygotePool(jobs, limits) if any(s.exercise not in CAPSTONES for s, _, _ in todo) and use_zygote() else None
+    unit_slugs = sorted({sub.exercise for sub, _, _ in todo} - set(CAPSTONES))
+    warm = warm_modules_for(reference_dir / f"{slug}.ipynb" for slug in unit_slugs)
+    zygotes = ZygotePool(jobs, limits, warm) if unit_slugs and use_zygote() else None  # starting meanwhile
     try:
-        references: dict[str, Reference] = {}
-        for slug in sorted({sub.exercise for sub, _, _ in todo} - set(CAPSTONES)):
-            log(f"reference {slug}: computing expected outputs from {reference_dir / (slug + '.ipynb')}")
-            references[slug] = Reference(slug, reference_dir, Limits(threads=limits.threads), zygotes)  # trusted
+        from .checks import checks_for  # imports torch: after the zygotes were started
+
+        unchecked = {slug for slug in unit_slugs if not checks_for(slug, reference_dir).checks}
+        for sub in [t[0] for t in todo if t[0].exercise in unchecked]:
+            notes.append(f"{sub.student}: {sub.exercise} has no checks")
+        todo = [t for t in todo if t[0].exercise not in unchecked]
+        unit_slugs = [slug for slug in unit_slugs if slug not in unchecked]
         hide = hidden_paths(paths, out, reference_dir)
         with ThreadPoolExecutor(max_workers=jobs) as threads:
+            for slug in unit_slugs:
+                log(f"reference {slug}: computing expected outputs from {reference_dir / (slug + '.ipynb')}")
+            pending = {slug: threads.submit(Reference, slug, reference_dir, Limits(threads=limits.threads), zygotes)
+                       for slug in unit_slugs}  # trusted, in parallel
+            references: dict[str, Reference] = {slug: future.result() for slug, future in pending.items()}
             futures = {(threads.submit(grade_capstone_submission, sub, reference_dir) if sub.exercise in CAPSTONES
                         else threads.submit(grade_submission, sub, references[sub.exercise], limits, hide, zygotes)):
                        (digest, ref_print) for sub, digest, ref_print in todo}

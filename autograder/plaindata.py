@@ -12,6 +12,8 @@ import math
 import numpy as np
 import torch
 
+from .errors import PlainDataError  # noqa: F401 - raised here, caught by the runner
+
 TENSOR_KEY = "__tensor__"
 OBJECT_KEY = "__object__"
 _DTYPES = {
@@ -22,10 +24,6 @@ _DTYPES = {
 _NAMES = {v: k for k, v in _DTYPES.items()}
 MAX_ELEMENTS = 5_000_000
 MAX_DEPTH = 20
-
-
-class PlainDataError(ValueError):
-    """Data from a worker was not of the accepted plain shape."""
 
 
 def describe(value) -> str:

@@ -13,12 +13,13 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import sandbox
-from .plaindata import PlainDataError, decode
+from .errors import PlainDataError  # light: the parent starts its zygotes before importing torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MAX_LINE_BYTES = 64 * 1024 * 1024
@@ -80,16 +81,18 @@ def _scrubbed_env(result_fd: int, home: str) -> dict:
 
 
 _RUN_ROOT: str | None = None
+_RUN_ROOT_LOCK = threading.Lock()
 
 
 def run_root() -> str:
     """This process's folder for job folders. In the sandbox an empty, writable tmpfs is mounted over it,
     so a worker sees neither its siblings' folders nor anything left there, and writes only there."""
     global _RUN_ROOT
-    if _RUN_ROOT is None or not os.path.isdir(_RUN_ROOT):
-        _RUN_ROOT = tempfile.mkdtemp(prefix="grader-")
-        os.chmod(_RUN_ROOT, 0o700)
-    return _RUN_ROOT
+    with _RUN_ROOT_LOCK:  # zygotes start from several threads at once: one folder for all of them
+        if _RUN_ROOT is None or not os.path.isdir(_RUN_ROOT):
+            _RUN_ROOT = tempfile.mkdtemp(prefix="grader-")
+            os.chmod(_RUN_ROOT, 0o700)
+        return _RUN_ROOT
 
 
 class _Events:
@@ -202,7 +205,7 @@ class _Worker(_Events):
 class Zygote:
     """A long-lived process that imported torch once and forks an isolated child per job."""
 
-    def __init__(self, limits: Limits):
+    def __init__(self, limits: Limits, warm_modules=()):
         import socket
 
         self.protection = sandbox.detect()
@@ -211,6 +214,7 @@ class Zygote:
         env = _scrubbed_env(-1, run_root())
         env.pop("GRADER_RESULT_FD")
         env["GRADER_ZYGOTE_FD"] = str(theirs.fileno())
+        env["GRADER_WARM_MODULES"] = ",".join(warm_modules)  # imported once, before any fork
         self.proc = subprocess.Popen(
             [*self.protection.command(), sys.executable, "-m", "autograder.zygote"],
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT, pass_fds=(theirs.fileno(),),
@@ -242,30 +246,53 @@ class Zygote:
 
 
 class ZygotePool:
-    """``size`` zygotes shared by the grading threads; a broken zygote is replaced."""
+    """``size`` zygotes shared by the grading threads; a broken zygote is replaced.
 
-    def __init__(self, size: int, limits: Limits):
+    ``warm_modules``: what the graded notebooks' setup cells import (``warm_modules_for``), imported
+    by each zygote before it forks, so no child pays for it.
+    """
+
+    def __init__(self, size: int, limits: Limits, warm_modules=()):
         import queue
+        import threading
 
-        self.limits = limits
+        self.limits, self.warm_modules = limits, tuple(warm_modules)
         self.idle: "queue.Queue[Zygote | None]" = queue.Queue()
-        for _ in range(size):
-            self.idle.put(None)  # started lazily by the first job that needs it
+        self.started: list[Zygote] = []  # every zygote of this pool, closed by ``close``
+        self.lock = threading.Lock()
+        self.starting = [threading.Thread(target=self._start, daemon=True) for _ in range(size)]
+        for thread in self.starting:  # all at once, in the background: the parent goes on meanwhile
+            thread.start()
+
+    def _new(self) -> Zygote:
+        zygote = Zygote(self.limits, self.warm_modules)
+        with self.lock:
+            self.started.append(zygote)
+        return zygote
+
+    def _start(self) -> None:
+        try:
+            zygote = self._new()
+        except Exception:  # noqa: BLE001 - retried by the job that acquires the empty slot
+            zygote = None
+        self.idle.put(zygote)
 
     def acquire(self) -> Zygote:
         zygote = self.idle.get()
         if zygote is None or not zygote.alive():
-            zygote = Zygote(self.limits)
+            zygote = self._new()
         return zygote
 
     def release(self, zygote: Zygote | None) -> None:
         self.idle.put(zygote if zygote is not None and zygote.alive() else None)
 
     def close(self) -> None:
-        while not self.idle.empty():
-            zygote = self.idle.get()
-            if zygote is not None:
+        for thread in self.starting:
+            thread.join()
+        with self.lock:
+            for zygote in self.started:
                 zygote.close()
+            self.started = []
 
 
 class _ZygoteWorker(_Events):
@@ -318,6 +345,19 @@ class _ZygoteWorker(_Events):
             self.cgroups.remove()
         self.pool.release(self.zygote)
         return _describe_exit(code)
+
+
+def warm_modules_for(notebooks) -> list[str]:
+    """Modules the setup cells of ``notebooks`` (trusted reference notebooks) import, in order, deduplicated."""
+    from vaegan.notebooks import NotebookLoadError, read_notebook, setup_imports
+
+    modules: list[str] = []
+    for path in notebooks:
+        try:
+            modules += setup_imports(read_notebook(path))
+        except NotebookLoadError:
+            continue
+    return [m for m in dict.fromkeys(modules) if all(part.isidentifier() for part in m.split("."))]
 
 
 def run_checks(notebook: str | Path, exercise: str, checks: dict, limits: Limits | None = None,
@@ -432,6 +472,8 @@ def _check_run(event: dict, seconds: float) -> CheckRun:
         return CheckRun("error", "unreadable check result", seconds=seconds)
     if status != "ok":
         return CheckRun(status, str(event.get("message", ""))[:2000], seconds=seconds)
+    from .plaindata import decode
+
     try:
         outputs = decode(event.get("outputs"))
     except (PlainDataError, ValueError, TypeError) as err:

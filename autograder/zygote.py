@@ -73,18 +73,77 @@ def _end_everything(pid: int, isolated: bool) -> None:
         pass
 
 
-def serve(sock: socket.socket) -> None:
-    import torch  # noqa: F401 - the point of the zygote: imported once
+WARM_MODULES_ENV = "GRADER_WARM_MODULES"
 
-    import nbformat  # noqa: F401
-    import numpy  # noqa: F401
+
+def warm_up(modules=()) -> list[str]:
+    """Do once, before any fork, what every child would otherwise do on its own: imports and lazy init.
+
+    ``modules``: what the notebooks' setup cells import (the parent reads them from the reference
+    notebooks' setup cells, which students get verbatim). Only imports and fixed tensor operations on
+    made-up data run here, never a reference answer: nothing of a solution is in the memory the
+    children inherit. Returns the modules that could not be imported (they fail later, in the child,
+    with the notebook's own error message).
+    """
+    import importlib
+
+    import torch
 
     from vaegan import devices, notebooks  # noqa: F401
+    from vaegan.curriculum import EXERCISES
 
     from . import checks, plaindata, sandbox, worker  # noqa: F401
     from .checks import base, weights  # noqa: F401
 
+    failed = []
+    for name in ("numpy", "autograder.selfcheck", *modules):
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - an optional package; the notebook that needs it will say so
+            failed.append(name)
+    for slug in EXERCISES:  # the public check modules (private ones are loaded in the child)
+        try:
+            importlib.import_module(checks.module_name(slug))
+        except ModuleNotFoundError:
+            pass
     torch.set_num_threads(1)
+    _exercise_torch()
+    return failed
+
+
+def _exercise_torch() -> None:
+    """Run each kind of operation the checks use once, so the children start with torch's lazy state built."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    torch.manual_seed(0)
+    for dtype in (torch.float32, torch.float64):
+        x = torch.rand(4, 1, 28, 28, dtype=dtype)
+        enc = nn.Sequential(nn.Conv2d(1, 4, 4, 2, 1), nn.BatchNorm2d(4), nn.LeakyReLU(0.2), nn.Flatten(),
+                            nn.Linear(4 * 14 * 14, 8), nn.ReLU(), nn.Tanh(), nn.Sigmoid()).to(dtype)
+        dec = nn.Sequential(nn.Linear(8, 4 * 7 * 7), nn.Unflatten(1, (4, 7, 7)),
+                            nn.ConvTranspose2d(4, 1, 4, 4, 0), nn.Dropout(0.1)).to(dtype)
+        params = [*enc.parameters(), *dec.parameters()]
+        for foreach in (False, True):
+            opt = torch.optim.Adam(params, lr=1e-3, betas=(0.5, 0.999), foreach=foreach)
+            logits = dec(enc(x))
+            loss = (F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum((1, 2, 3)).mean()
+                    + F.mse_loss(logits, x) + logits.logsumexp(1).mean())
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+        with torch.no_grad():
+            enc.eval(), dec(enc(x)), enc.train()
+        torch.randn_like(x), torch.randn(3, 2, device="meta", dtype=dtype).exp().sum(1)
+    torch.distributions.kl_divergence(torch.distributions.Normal(torch.zeros(2), torch.ones(2)),
+                                      torch.distributions.Normal(torch.ones(2), torch.ones(2)))
+
+
+def serve(sock: socket.socket) -> None:
+    modules = [m for m in os.environ.get(WARM_MODULES_ENV, "").split(",") if m]
+    warm_up(modules)
     isolated = os.getpid() == 1
     _send(sock, event="zygote_ready", isolated=isolated)
     while True:

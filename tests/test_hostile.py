@@ -115,6 +115,18 @@ HOSTILE = [
     Case("json_sabotage", {CP: "import json\njson.dumps = lambda *a, **k: 'garbage'\n" + GOOD[CP]}, (CP, TT, FT)),
     Case("closes_file_descriptors", {CP: "import os\n_ = os.closerange(3, 256)\n" + GOOD[CP]}, (CP, TT, FT)),
     Case("atexit_hang", {CP: "import atexit, time\natexit.register(time.sleep, 10**6)\n" + GOOD[CP]}, ()),
+    Case("inherited_reference_objects", {CP: "import gc, sys\ndef _reference():\n"
+                                             "    for obj in gc.get_objects():\n"
+                                             "        code = getattr(obj, '__code__', None)\n"
+                                             "        if getattr(obj, '__name__', '') == 'count_parameters' and code is not None \\\n"
+                                             "                and not code.co_filename.startswith('submission'):\n"
+                                             "            return obj\n"
+                                             "    for name, mod in list(sys.modules.items()):\n"
+                                             "        if name.startswith('notebook_') and hasattr(mod, 'count_parameters'):\n"
+                                             "            return mod.count_parameters\n"
+                                             "_ref = _reference()\n"
+                                             "def count_parameters(model):\n    return _ref(model) if _ref else 0"},
+         (CP,), twin={CP: "def count_parameters(model):\n    return 0"}),  # the zygote never held a solution
     Case("thread_bomb", {TT: "import threading, time\ndef to_tanh_range(x):\n    for _ in range(10000):\n"
                              "        threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n    return 2 * x - 1"},
          (TT,), twin={}),

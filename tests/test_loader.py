@@ -1,6 +1,8 @@
 """Notebook loader: what runs, what does not, and readable errors."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import SETUP, answer
@@ -109,3 +111,58 @@ def test_each_load_is_a_fresh_namespace(notebook_factory):
     a, b = load_notebook(nb).module, load_notebook(nb).module
     next(a.COUNTER)
     assert next(b.COUNTER) == 0 and a is not b
+
+
+def test_fast_reader_agrees_with_nbformat_on_every_course_notebook():
+    import json
+
+    import nbformat
+
+    from vaegan.notebooks import parse_v4
+
+    root = Path(__file__).resolve().parents[1]
+    paths = sorted((root / "solutions").glob("*.ipynb")) + sorted((root / "exercises").glob("*.ipynb"))
+    assert paths
+    for path in paths:
+        fast, slow = parse_v4(path.read_text(encoding="utf-8")), nbformat.read(path, as_version=4)
+        assert fast is not None, path
+        assert [(c["cell_type"], c["source"], c.get("metadata", {})) for c in fast["cells"]] == \
+               [(c["cell_type"], c["source"], dict(c["metadata"])) for c in slow.cells], path
+        assert json.loads(json.dumps(fast["metadata"])) == json.loads(json.dumps(slow.metadata))
+
+
+@pytest.mark.parametrize("text", [
+    '{"nbformat": 3, "worksheets": [{"cells": []}], "metadata": {}}',  # old format: nbformat upgrades it
+    '{"nbformat": 4, "cells": [{"cell_type": "code", "source": 7, "metadata": {}}], "metadata": {}}',
+    '{"nbformat": 4, "cells": [{"cell_type": "code", "source": "x", "metadata": []}], "metadata": {}}',
+    '{"nbformat": 4, "cells": [{"cell_type": "weird", "source": "x"}], "metadata": {}}',
+    '{"nbformat": 4, "cells": "no", "metadata": {}}',
+    '[1, 2, 3]', '{"nbformat": 4, "cells": [], "metadata": "x"}', "{ not json",
+])
+def test_fast_reader_leaves_odd_files_to_nbformat(text):
+    from vaegan.notebooks import parse_v4
+
+    assert parse_v4(text) is None
+
+
+def test_odd_structures_still_get_a_readable_error_or_load(tmp_path):
+    path = tmp_path / "00_setup_and_data.ipynb"
+    path.write_text('{"nbformat": 4, "nbformat_minor": 5, "cells": [{"cell_type": "code", "source": 7, '
+                    '"metadata": {}}], "metadata": {}}')
+    try:
+        loaded = load_notebook(path)
+    except NotebookLoadError as err:
+        assert "00_setup_and_data.ipynb" in str(err)
+    else:
+        assert loaded.exercise == "00_setup_and_data"
+
+
+def test_setup_imports_lists_only_the_setup_cells_imports(notebook_factory):
+    from vaegan.notebooks import read_notebook, setup_imports
+
+    nb = notebook_factory("00_setup_and_data.ipynb", [
+        ("code", "import torch\nimport torch.nn.functional as F\nfrom vaegan.data import load_dataset\n"
+                 "from . import nothing\nx = __import__('os')", SETUP),
+        ("code", "import json\ndef to_tanh_range(x):\n    return 2 * x - 1", answer("to_tanh_range")),
+    ], META)
+    assert setup_imports(read_notebook(nb)) == ["torch", "torch.nn.functional", "vaegan.data"]

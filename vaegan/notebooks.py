@@ -66,9 +66,13 @@ class LoadedNotebook:
 
 # ---------------------------------------------------------------- reading
 def read_notebook(path: str | Path):
-    """Read a notebook with nbformat; any failure becomes a readable ``NotebookLoadError``."""
-    import nbformat
+    """Read a notebook; any failure becomes a readable ``NotebookLoadError``.
 
+    A well-formed version-4 notebook (the format every current editor writes) is read as plain
+    JSON (``parse_v4``): importing nbformat costs seconds (it pulls in jsonschema and compiles
+    its format grammars), a fixed cost per grading process. Anything else (older versions,
+    odd structures) goes through ``nbformat.reads``, which upgrades or reports it.
+    """
     path = Path(path)
     if not path.exists():
         raise NotebookLoadError(f"{path}: file not found")
@@ -83,13 +87,50 @@ def read_notebook(path: str | Path):
         raise NotebookLoadError(f"{path.name}: not a readable text file ({err.__class__.__name__})") from err
     if not text.strip():
         raise NotebookLoadError(f"{path.name}: the file is empty — save the notebook again and resubmit")
-    try:
-        nb = nbformat.reads(text, as_version=4)
-    except Exception as err:  # nbformat raises several types for bad JSON/schema
-        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else err.__class__.__name__
-        raise NotebookLoadError(f"{path.name}: not a valid Jupyter notebook ({first})") from err
+    nb = parse_v4(text)
+    if nb is None:
+        import nbformat
+
+        try:
+            nb = nbformat.reads(text, as_version=4)
+        except Exception as err:  # nbformat raises several types for bad JSON/schema
+            first = str(err).strip().splitlines()[0][:200] if str(err).strip() else err.__class__.__name__
+            raise NotebookLoadError(f"{path.name}: not a valid Jupyter notebook ({first})") from err
     if not isinstance(nb.get("cells"), list):
         raise NotebookLoadError(f"{path.name}: not a valid Jupyter notebook (no list of cells)")
+    return nb
+
+
+_CELL_TYPES = ("code", "markdown", "raw")
+
+
+def parse_v4(text: str) -> dict | None:
+    """The notebook as plain dicts when ``text`` is a well-formed nbformat 4 notebook, else ``None``.
+
+    Well-formed here means what the loader relies on: a top-level dict with ``nbformat == 4``,
+    a dict ``metadata`` and a list of cells, each a dict with a known ``cell_type``, a dict
+    ``metadata`` and a string (or list of strings) ``source``. Sources come back joined.
+    """
+    import json
+
+    try:
+        nb = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if type(nb) is not dict or nb.get("nbformat") != 4 or type(nb.get("cells")) is not list:
+        return None
+    if type(nb.get("metadata", {})) is not dict:
+        return None
+    for cell in nb["cells"]:
+        if type(cell) is not dict or cell.get("cell_type") not in _CELL_TYPES:
+            return None
+        if type(cell.get("metadata", {})) is not dict:
+            return None
+        source = cell.get("source", "")
+        if type(source) is list and all(type(line) is str for line in source):
+            cell["source"] = "".join(source)
+        elif type(source) is not str:
+            return None
     return nb
 
 
@@ -229,6 +270,24 @@ def select_cells(nb, expected: tuple[str, ...] = ()) -> tuple[list[_Selected], s
             if kept.body:
                 selected.append(_Selected(index, source, kept, tuple(sorted(_defined_names(kept)))))
     return selected, mode
+
+
+def setup_imports(nb) -> list[str]:
+    """Modules imported at the top level of the notebook's setup cells (``import a.b``, ``from c import d``)."""
+    modules = []
+    for cell in nb.get("cells", []):
+        if not (isinstance(cell, dict) and cell.get("cell_type") == "code" and _is_setup(cell)):
+            continue
+        try:
+            tree = ast.parse(strip_magics(_cell_source(cell)) or "")
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                modules += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                modules.append(node.module)
+    return list(dict.fromkeys(modules))
 
 
 # ---------------------------------------------------------------- executing

@@ -5,7 +5,6 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import torch
-from torchvision.utils import make_grid, save_image
 
 
 def _prepare(images: torch.Tensor, value_range: tuple[float, float]) -> torch.Tensor:
@@ -17,6 +16,8 @@ def _prepare(images: torch.Tensor, value_range: tuple[float, float]) -> torch.Te
 
 def image_grid(images: torch.Tensor, nrow: int = 8, value_range=(0.0, 1.0), padding: int = 2) -> torch.Tensor:
     """``(B, 1, 28, 28)`` images -> one ``(3, H, W)`` grid tensor in [0, 1]."""
+    from torchvision.utils import make_grid  # imported when drawn: torchvision takes seconds to import
+
     return make_grid(_prepare(images, value_range), nrow=nrow, padding=padding, pad_value=1.0)
 
 
@@ -24,6 +25,8 @@ def save_image_grid(images: torch.Tensor, path, nrow: int = 8, value_range=(0.0,
     """Save ``images`` as one PNG grid (GAN images: ``value_range=(-1, 1)``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    from torchvision.utils import save_image
+
     save_image(_prepare(images, value_range), path, nrow=nrow, padding=2, pad_value=1.0)
     return path
 

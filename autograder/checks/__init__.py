@@ -1,4 +1,8 @@
-"""Check registry: one module per exercise (``exNN_slug.py``) exposing ``CHECKS``."""
+"""Check registry: one module per exercise (``exNN_slug.py``) exposing ``CHECKS``.
+
+Importing this package is light (no torch): the grading parent fingerprints check code and starts
+its zygotes before anything imports torch; ``checks_for`` imports the exercise's module.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -7,19 +11,20 @@ from pathlib import Path
 
 from vaegan.curriculum import EXERCISES
 
-from .base import Check, ExerciseChecks, Verdict  # noqa: F401
 
 
 def module_name(slug: str) -> str:
     return f"{__name__}.ex{slug}"
 
 
-def checks_for(slug: str, extra_dir: str | Path | None = None) -> ExerciseChecks:
+def checks_for(slug: str, extra_dir: str | Path | None = None) -> "ExerciseChecks":
     """The checks of exercise ``slug`` (none without a module), plus private ones from ``extra_dir``.
 
     Private checks live outside the public repository in ``<extra_dir>/checks/exNN_slug.py``,
     written like the public modules (absolute imports from ``autograder.checks.base``).
     """
+    from .base import ExerciseChecks
+
     if slug not in EXERCISES:
         raise KeyError(f"unknown exercise {slug!r}")
     try:

@@ -12,8 +12,10 @@ and for the same number of steps:
   ``DataLoader``, plain ``Adam``, float32, and ``.item()`` of the losses after every step;
 - ``trainer``: the capstone engine itself (``build_vae``/``build_gan`` and ``train_loop``, as
   ``train_vae``/``train_gan`` run them): batches on the device, losses reach the host every
-  ``log_every`` steps, fused (CUDA) or foreach (CPU) Adam, channels_last on the CPU;
+  ``log_every`` steps, fused Adam (CUDA; the CPU with torch 2.4+), channels_last on the CPU;
 - ``trainer fp32 NCHW`` (CPU): the same without channels_last (what the memory format is worth);
+- ``trainer oneDNN deconv`` (CPU): the same with every transposed convolution left to oneDNN (what
+  ``native_single_channel_deconv`` is worth);
 - ``trainer bf16``: ``--amp bf16`` where the device has native bfloat16;
 - ``trainer compile`` and ``trainer bf16 compile``: ``--compile``, on CUDA (and on the CPU with
   ``--compile-cpu``: a minute or more of compiling, no gain measured here).
@@ -216,6 +218,7 @@ def variants_for(device: torch.device, compile_cpu: bool) -> list[tuple[str, dic
     rows = [("trainer", {})]
     if device.type == "cpu":
         rows.append(("trainer fp32 NCHW", {"channels_last": False}))  # what channels_last is worth here
+        rows.append(("trainer oneDNN deconv", {"native_deconv": False}))  # what the deconvolution rule is worth
     if compiling:
         rows.append(("trainer compile", {"compile": True}))
     if bf16_support(device)[0]:

@@ -6,6 +6,8 @@ real. The end-to-end tests at the bottom use ``--impl solutions`` when those not
 """
 from __future__ import annotations
 
+import copy
+
 import json
 import types
 from pathlib import Path
@@ -514,19 +516,64 @@ def test_adam_is_rebuilt_fast_with_the_same_hyperparameters():
     assert Speed(adam="foreach").optimizer(chosen) is chosen  # the student's explicit choice stays
 
 
-def test_cpu_defaults_foreach_adam_channels_last_float32(tmp_path, doubles):
+def test_cpu_defaults_fused_adam_channels_last_float32(tmp_path, doubles):
+    from vaegan.train.engine import cpu_fused_adam
+
     seen = []
+    adam = "fused" if cpu_fused_adam() else "foreach"
 
     def spy_step(G, D, real, opt_G, opt_D, **kwargs):
-        seen.append((opt_G.param_groups[0]["foreach"], opt_D.param_groups[0]["lr"], opt_G.param_groups[0]["betas"]))
+        group = opt_G.param_groups[0]
+        seen.append((bool(group.get(adam)), opt_D.param_groups[0]["lr"], group["betas"]))
         return doubles.gan_train_step(G, D, real, opt_G, opt_D, **kwargs)
 
     impl = types.SimpleNamespace(**{**vars(doubles), "gan_train_step": spy_step})
     _, metrics = train_gan(impl=impl, steps=2, save_every=5, out=tmp_path / "gan", **TINY)
-    assert seen[0] == (True, 1e-4, (0.5, 0.999))  # foreach Adam, the recipe's hyper-parameters untouched
+    assert seen[0] == (True, 1e-4, (0.5, 0.999))  # fast Adam, the recipe's hyper-parameters untouched
     speed = metrics["speed"]
-    assert (speed["amp"], speed["compile"], speed["channels_last"], speed["adam"]) == ("none", False, True, "foreach")
+    assert (speed["amp"], speed["compile"], speed["channels_last"], speed["adam"], speed["native_deconv"]) == \
+        ("none", False, True, adam, True)
     assert speed["images_per_second"] > 0 and metrics["world_size"] == 1 and metrics["settings"]["amp"] == "none"
+
+
+def test_single_channel_deconvolutions_run_natively_with_the_same_results():
+    from vaegan.train.engine import native_single_channel_deconv
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.ConvTranspose2d(8, 16, 4, 2, 1), torch.nn.ReLU(),
+                                torch.nn.ConvTranspose2d(16, 1, 4, 2, 1)).to(memory_format=torch.channels_last)
+    twin = copy.deepcopy(model)
+    keys = list(model.state_dict())
+    calls = []
+    original = torch._C._set_mkldnn_enabled
+    x = torch.randn(4, 8, 7, 7)
+    assert native_single_channel_deconv(model) == 1 and native_single_channel_deconv(model) == 0  # once only
+    assert "forward" not in vars(model[0]) and "forward" in vars(model[2])  # only the one-output-channel layer
+    try:
+        torch._C._set_mkldnn_enabled = lambda flag: calls.append(flag) or original(flag)
+        out = model(x)
+    finally:
+        torch._C._set_mkldnn_enabled = original
+    assert calls == [False, True]  # off for the layer's forward, then back on
+    assert torch._C._get_mkldnn_enabled(), "oneDNN must be switched back on after the layer"
+    ref = twin(x)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    out.square().sum().backward()
+    ref.square().sum().backward()
+    for a, b in zip(model.parameters(), twin.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-5)
+    assert list(model.state_dict()) == keys
+
+
+def test_native_deconv_can_be_turned_off_and_is_cpu_only():
+    from vaegan.train.engine import RunConfig, resolve_speed
+
+    cpu = torch.device("cpu")
+    assert resolve_speed(RunConfig().with_defaults(), cpu, verbose=False).native_deconv is True
+    assert resolve_speed(RunConfig(native_deconv=False).with_defaults(), cpu, verbose=False).native_deconv is False
+    assert resolve_speed(RunConfig(compile=True).with_defaults(), cpu, verbose=False).native_deconv is False
+    assert resolve_speed(RunConfig(native_deconv=True).with_defaults(), torch.device("meta"),
+                         verbose=False).native_deconv is False
 
 
 def test_losses_reach_the_host_only_at_log_points(tmp_path, doubles, monkeypatch):

@@ -137,6 +137,8 @@ def _exercise_torch() -> None:
         with torch.no_grad():
             enc.eval(), dec(enc(x)), enc.train()
         torch.randn_like(x), torch.randn(3, 2, device="meta", dtype=dtype).exp().sum(1)
+        meta = torch.nn.Sequential(enc, dec).to("meta")  # checks run models on the meta device too
+        meta(torch.empty_like(x, device="meta")).sum()
     torch.distributions.kl_divergence(torch.distributions.Normal(torch.zeros(2), torch.ones(2)),
                                       torch.distributions.Normal(torch.ones(2), torch.ones(2)))
 

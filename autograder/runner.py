@@ -25,6 +25,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 MAX_LINE_BYTES = 64 * 1024 * 1024
 LOG_TAIL_BYTES = 2000
 SUBMISSION_NAME = "submission.ipynb"
+MAX_SKIPPED_CELLS = 3  # cells that hang while loading, each skipped on a fresh attempt, before giving up
 
 
 @dataclass
@@ -59,6 +60,8 @@ class WorkerReport:
     seconds: float = 0.0
     log_tail: str = ""
     sandbox_problems: list[str] = field(default_factory=list)
+    loading_cell: int | None = None  # the cell being loaded when the last event came
+    skipped_cells: list[int] = field(default_factory=list)  # cells that hung while loading, skipped on retry
 
 
 def _scrubbed_env(result_fd: int, home: str) -> dict:
@@ -385,6 +388,7 @@ def run_checks(notebook: str | Path, exercise: str, checks: dict, limits: Limits
                    "hide": [str(Path(h).resolve()) for h in hide], "memory_bytes": limits.memory_bytes,
                    "extra_checks": str(extra_checks) if extra_checks else None,
                    "mode": mode, "inputs": {k: v for k, v in (inputs or {}).items() if k in remaining},
+                   "skip_cells": list(report.skipped_cells),
                    "threads": limits.threads, "file_size_bytes": limits.file_size_bytes,
                    "cpu_seconds": int(limits.submission_seconds * 2) + 30}
             worker = _ZygoteWorker(job, limits, workdir, pool) if pool is not None else _Worker(job, limits, workdir)
@@ -394,6 +398,12 @@ def run_checks(notebook: str | Path, exercise: str, checks: dict, limits: Limits
                 break
             kind, current = outcome
             report.log_tail = worker.tail()
+            hung = report.loading_cell
+            if (current is None and kind == "timeout" and report.mode == "loading" and hung is not None
+                    and hung not in report.skipped_cells and len(report.skipped_cells) < MAX_SKIPPED_CELLS):
+                report.skipped_cells.append(hung)  # load again without the cell that hung: the rest is graded
+                report.restarts += 1
+                continue
             if current is None:  # failed while loading: nothing can be graded
                 message = {
                     "timeout": f"loading the notebook took longer than {limits.load_seconds:.0f} s "
@@ -426,7 +436,7 @@ def _drive(worker: _Worker, checks: dict, remaining: list[str], report: WorkerRe
     """Consume events until ``done`` (returns None) or a failure (returns (kind, check id or None))."""
     current = None
     loaded = ready = False
-    report.mode = "starting"
+    report.mode, report.loading_cell = "starting", None
     deadline = min(time.monotonic() + limits.startup_seconds, budget_end)
     check_started = time.monotonic()
     while True:
@@ -443,6 +453,8 @@ def _drive(worker: _Worker, checks: dict, remaining: list[str], report: WorkerRe
             report.sandbox_problems = [str(p) for p in problems] if isinstance(problems, list) else []
             report.mode = "loading"
             deadline = min(time.monotonic() + limits.load_seconds, budget_end)
+        elif kind == "cell" and ready and not loaded and isinstance(event.get("index"), int):
+            report.loading_cell = event["index"]
         elif kind == "load_failed" and ready and not loaded:
             for cid in remaining:
                 report.runs[cid] = CheckRun("load_failed", str(event.get("message", "the notebook could not be loaded")))

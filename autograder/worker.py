@@ -65,7 +65,9 @@ def run_job(job: dict, channel: Channel) -> None:
     (private / "submission.ipynb").write_bytes(notebook)
     channel.send(event="ready", sandbox_problems=problems)  # the notebook's own time starts now
     try:
-        loaded = load_notebook("submission.ipynb", exercise=job["exercise"])
+        loaded = load_notebook("submission.ipynb", exercise=job["exercise"],
+                               skip={int(i) for i in job.get("skip_cells", [])},
+                               on_cell=lambda index: channel.send(event="cell", index=index))
     except NotebookLoadError as err:
         channel.send(event="load_failed", message=str(err))
         return

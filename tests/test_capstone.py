@@ -331,3 +331,26 @@ def test_forged_gan_quality_gains_nothing(gan_run, tmp_path):
     if forged["samples.classifier"].max_score:
         assert forged["metrics_json.consistent"].score == 0
         assert "claims a classifier Fréchet distance of 5.0" in forged["metrics_json.consistent"].message
+
+
+def test_gan_quality_benchmark_reads_final_weights_and_checkpoints(gan_run, tmp_path):
+    """``benchmarks/gan_quality.py`` scores a finished run and one stopped at a save point alike."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("gan_quality", Path(__file__).resolve().parents[1]
+                                                  / "benchmarks" / "gan_quality.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    run = gan_run.parent / "runs" / "gan"
+    stopped = tmp_path / "stopped"
+    stopped.mkdir()
+    shutil.copy(run / "checkpoint.pt", stopped / "checkpoint.pt")  # as if killed after its last save point
+    for folder, name in ((run, "final"), (stopped, "stopped")):
+        out = tmp_path / f"{name}.json"
+        assert bench.main([str(folder), "--samples", "200", "--json", str(out)]) == 0
+        report = json.loads(out.read_text())
+        assert report["step"] == 10 and len(report["class_histogram"]) == 10
+        assert abs(sum(report["class_histogram"]) - 1) < 1e-3 and report["fd"] > report["fd_floor"] > 0
+        assert 1 <= report["classifier_score"] <= 10 and report["classifier_score_test_split"] > 5
+        assert report["criteria"]["score_at_least_90_percent"] is False  # 10 steps are not a trained GAN

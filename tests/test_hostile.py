@@ -90,7 +90,8 @@ HOSTILE = [
     Case("fork_bomb", {CP: "import os\ndef count_parameters(model):\n    while True:\n        try:\n            os.fork()\n"
                            "        except OSError:\n            pass"}, (CP,), needs_isolation=True, twin={CP: RAISES.format(CP)}),
     Case("memory_bomb", {TT: "def to_tanh_range(x):\n    hog = []\n    while True:\n        hog.append(bytearray(2**27))"}, (TT,), twin={TT: RAISES.format(TT)}),
-    Case("infinite_loop_at_load", {FT: "_ = [i for i in iter(int, 1)]\n" + GOOD[FT]}, (CP, TT, FT), twin={CP: None, TT: None, FT: None}),
+    Case("infinite_loop_at_load", {FT: "_ = sum(1 for _ in iter(int, 1))\n" + GOOD[FT]}, (FT,), twin={FT: None}),
+    Case("memory_loop_at_load", {FT: "_ = [i for i in iter(int, 1)]\n" + GOOD[FT]}, (FT,), twin={FT: None}),
     Case("output_flood", {FT: "import sys\ndef from_tanh_range(x):\n    while True:\n        sys.stdout.write('all checks passed ' * 10000)"}, (FT,), twin={FT: RAISES.format(FT)}),
     Case("write_everywhere", {CP: "import os, pathlib\ndef _try(f):\n    try: f()\n    except Exception: pass\n"
                                   f"_try(lambda: open({str(SOLUTION)!r}, 'a').write('pwned'))\n"

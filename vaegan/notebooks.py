@@ -304,12 +304,18 @@ def _short_error(err: BaseException, filename: str) -> str:
     return f"{err.__class__.__name__}{': ' + text if text else ''}{where}"
 
 
+SKIPPED_CELL = ("cell {n} did not finish loading in time and was skipped (an infinite loop or a long "
+                "computation at the top level of the cell?)")
+
+
 def load_notebook(path: str | Path, exercise: str | None = None, strict: bool = False,
-                  module_name: str | None = None) -> LoadedNotebook:
+                  module_name: str | None = None, skip=(), on_cell=None) -> LoadedNotebook:
     """Execute the setup and graded answer cells of ``path`` into a fresh module.
 
     ``strict=True`` raises ``NotebookLoadError`` at the first failing cell; otherwise each
-    failure is recorded in ``errors`` and the remaining cells still run.
+    failure is recorded in ``errors`` and the remaining cells still run. ``skip``: indices of
+    cells not to run (the grader's worker skips a cell that hung in an earlier attempt; it is
+    recorded as an error); ``on_cell(index)`` is called before each cell runs.
     """
     path = Path(path)
     nb = read_notebook(path)
@@ -322,9 +328,13 @@ def load_notebook(path: str | Path, exercise: str | None = None, strict: bool = 
     for cell in selected:
         loaded.cells.append(cell.index)
         filename = f"{path.name}[cell {cell.index + 1}]"
-        if cell.syntax_error:
+        if cell.index in skip:
+            message = SKIPPED_CELL.format(n=cell.index + 1)
+        elif cell.syntax_error:
             message = cell.syntax_error
         else:
+            if on_cell is not None:
+                on_cell(cell.index)
             try:
                 code = compile(cell.tree if cell.tree is not None else cell.source, filename, "exec")
                 exec(code, module.__dict__)  # noqa: S102 - running notebook code is this module's job

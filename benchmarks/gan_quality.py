@@ -1,0 +1,98 @@
+"""GAN sample quality against the course's done-criterion, from a run folder (finished or not).
+
+    COURSE_OFFLINE=1 .venv/bin/python benchmarks/gan_quality.py runs/gan            # generator.pt, else checkpoint.pt
+    COURSE_OFFLINE=1 .venv/bin/python benchmarks/gan_quality.py runs/gan --samples 5000
+
+The generator's weights (``generator.pt`` of a finished run, else the ``checkpoint.pt`` of the last
+save point) are loaded with ``weights_only=True`` into the reference ``Generator``. Under the course
+evaluator (``vaegan.metrics``, the same one the capstones use) it reports, in eval() mode:
+
+- the classifier score of ``--samples`` generated digits, against the score of the real test split
+  (criterion: at least 90% of it);
+- the class histogram of the generated digits (criterion: every class between 5% and 15%);
+- the classifier Fréchet distance to the test split, beside its floor (as many real training digits).
+
+Results are printed and written as JSON (default: ``benchmarks/results/gan_quality.json``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import torch  # noqa: E402
+
+from vaegan.metrics import classifier_score, load_evaluator, sample_quality  # noqa: E402
+from vaegan.train.engine import load_splits  # noqa: E402
+from vaegan.train.impl import resolve_impl  # noqa: E402
+
+SCORE_SHARE, CLASS_LOW, CLASS_HIGH = 0.9, 0.05, 0.15
+
+
+def generator_weights(run: Path) -> tuple[dict, int | None, dict]:
+    """(state_dict, step, config) of the run's generator: the final weights, else the last checkpoint."""
+    final = run / "generator.pt"
+    metrics = run / "metrics.json"
+    if final.exists():
+        info = json.loads(metrics.read_text()) if metrics.exists() else {}
+        return torch.load(final, map_location="cpu", weights_only=True), info.get("steps"), info.get("settings", {})
+    state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
+    return state["generator"], int(state["step"]), state.get("config", {})
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", help="a GAN run folder (python -m vaegan train gan --out RUN)")
+    parser.add_argument("--samples", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", default=str(REPO / "benchmarks" / "results" / "gan_quality.json"))
+    args = parser.parse_args(argv)
+    run = Path(args.run)
+    weights, step, config = generator_weights(run)
+    data = config.get("data", "mnist")
+    impl = resolve_impl("solutions", ("Generator",))
+    noise_dim = int(config.get("noise_dim", 100))
+    G = impl.Generator(noise_dim=noise_dim)
+    G.load_state_dict(weights)
+    G.eval()
+    train, test = load_splits(data)
+    started = time.perf_counter()
+    torch.manual_seed(args.seed)
+    with torch.no_grad():
+        quality = sample_quality(lambda b: G(torch.randn(b, noise_dim)), train, test, n=args.samples,
+                                 value_range=(-1, 1), seed=args.seed)
+        evaluator = load_evaluator(train.name, train=train, test=test)
+        _, probs = evaluator.predict(test.images)
+        real_score = classifier_score(probs)
+    histogram = quality["class_histogram"]
+    report = {
+        "run": str(run), "step": step, "schedule_steps": config.get("steps"), "data": data,
+        "data_source": train.source, "train_images": len(train), "samples": args.samples,
+        "classifier_score": quality["classifier_score"], "classifier_score_test_split": round(real_score, 4),
+        "score_share": round(quality["classifier_score"] / real_score, 4),
+        "class_histogram": histogram, "fd": quality["fd"], "fd_floor": quality["fd_floor"],
+        "criteria": {"score_at_least_90_percent": quality["classifier_score"] >= SCORE_SHARE * real_score,
+                     "every_class_5_to_15_percent": all(CLASS_LOW <= h <= CLASS_HIGH for h in histogram)},
+        "evaluator": quality["evaluator"], "seconds": round(time.perf_counter() - started, 1),
+    }
+    print(f"{run} at step {step} of {config.get('steps')} ({train.source}, {len(train)} training digits):")
+    print(f"  classifier score {report['classifier_score']:.3f} vs real test split {real_score:.3f} "
+          f"({100 * report['score_share']:.1f}%; criterion 90%: "
+          f"{'met' if report['criteria']['score_at_least_90_percent'] else 'not met'})")
+    print(f"  class histogram {', '.join(f'{100 * h:.1f}' for h in histogram)} % "
+          f"(criterion 5-15%: {'met' if report['criteria']['every_class_5_to_15_percent'] else 'not met'})")
+    print(f"  FD {report['fd']:.2f} (floor {report['fd_floor']:.2f})")
+    path = Path(args.json)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -127,5 +127,8 @@ def summary_line(run: GradingRun) -> str:
     s = run.summary
     per = s.seconds / max(1, s.graded)
     slow = ", ".join(f"{name} {sec:.1f} s" for name, sec in s.slowest[:3])
+    own = sorted(r.seconds for r in run.results)
+    median = f", median {own[len(own) // 2]:.2f} s of grading each" if own else ""
     return (f"{len(run.results)} notebook(s): {s.graded} graded, {s.reused} reused from the journal, "
-            f"in {s.seconds:.1f} s ({per:.1f} s per graded notebook); slowest: {slow or '-'}")
+            f"in {s.seconds:.1f} s ({per:.1f} s per graded notebook, start-up included{median}); "
+            f"slowest: {slow or '-'}")

@@ -257,7 +257,6 @@ class ZygotePool:
 
     def __init__(self, size: int, limits: Limits, warm_modules=()):
         import queue
-        import threading
 
         self.limits, self.warm_modules = limits, tuple(warm_modules)
         self.idle: "queue.Queue[Zygote | None]" = queue.Queue()

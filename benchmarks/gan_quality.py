@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 
 from vaegan.metrics import classifier_score, load_evaluator, sample_quality  # noqa: E402
-from vaegan.train.engine import load_splits  # noqa: E402
+from vaegan.train.engine import load_splits, write_json  # noqa: E402
 from vaegan.train.impl import resolve_impl  # noqa: E402
 
 SCORE_SHARE, CLASS_LOW, CLASS_HIGH = 0.9, 0.05, 0.15
@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     print(f"  FD {report['fd']:.2f} (floor {report['fd_floor']:.2f})")
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=1) + "\n")
+    write_json(path, report)  # atomic, like the runs' metrics.json
     print(f"wrote {path}")
     return 0
 

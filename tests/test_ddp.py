@@ -210,6 +210,31 @@ def test_torchrun_command_line(tmp_path, one_process_runs):
     assert json.loads((out / "metrics.json").read_text())["world_size"] == 2
 
 
+# ---------------------------------------------------------------- leaving the group
+def _leaver(rank: int, world: int, port: int, folder: str, barrier: bool) -> None:
+    """One rank of a group that ``distributed()`` opens itself; rank 0 stays busy after the others."""
+    import time
+
+    os.environ.update(LOOPBACK, MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    if not barrier:
+        ddp_module.dist.barrier = lambda *args, **kwargs: None
+    with ddp_module.distributed("cpu") as (info, _):
+        assert info.world_size == world and dist.is_initialized()
+        if info.is_main:
+            time.sleep(1.5)  # rank 0 writes weights, plots and metrics after the last step
+        done = time.time()
+    assert not dist.is_initialized(), "the group this context opened is still open"
+    Path(folder, f"rank{rank}.json").write_text(json.dumps({"body_done": done, "left": time.time()}))
+
+
+@pytest.mark.parametrize("barrier", [True, False], ids=["as shipped", "without the barrier"])
+def test_ranks_leave_the_group_together(tmp_path, barrier):
+    mp.start_processes(_leaver, args=(WORLD, free_port(), str(tmp_path), barrier), nprocs=WORLD, start_method="spawn")
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(WORLD)]
+    waited = ranks[1]["left"] >= ranks[0]["body_done"]
+    assert waited == barrier, "rank 1 left before rank 0 was done" if barrier else "the check above could not fail"
+
+
 # ---------------------------------------------------------------- no processes
 def test_shards_are_disjoint_and_one_shard_is_the_plain_order():
     from vaegan.data import TensorBatches

@@ -22,6 +22,7 @@ interface is the wrong one; MPS runs one process only.
 from __future__ import annotations
 
 import contextlib
+import gc
 import inspect
 import os
 from dataclasses import dataclass
@@ -166,7 +167,26 @@ def distributed(request: str = "auto"):
     dist.init_process_group(backend=backend)
     try:
         yield Dist(rank, world, local_rank, backend), device
+    except BaseException:
+        dist.destroy_process_group()  # no barrier: the other ranks may never reach it (torchrun stops them)
+        raise
+    else:
+        _leave_together()
+
+
+def _leave_together() -> None:
+    """Close the group this process opened, once every rank has finished its run.
+
+    Rank 0 keeps working after the last step (weights, plots, quality metrics) while the others are
+    done; a rank that tore down its side of the group and exited meanwhile could abort in gloo's
+    teardown ("terminate called without an active exception", seen once in CI). So every rank waits
+    for the others, the DDP wrappers (whose reducers hold the group) are freed while the interpreter is
+    fully alive, and only then is the group destroyed.
+    """
+    try:
+        dist.barrier()
     finally:
+        gc.collect()
         dist.destroy_process_group()
 
 

@@ -685,3 +685,24 @@ def not_implemented_error(impl, err: NotImplementedError, device: torch.device) 
             f"an operator is not implemented on MPS ({str(err).splitlines()[0][:200]}); run with "
             "PYTORCH_ENABLE_MPS_FALLBACK=1 (that operator then runs on the CPU) or with --device cpu")
     return explain_not_implemented(impl, err)
+
+
+def launch(cfg: RunConfig, names: tuple[str, ...], run) -> TrainResult:
+    """What ``train_vae`` and ``train_gan`` share around their ``run(cfg, impl, device, dist, speed)``.
+
+    Joins the process group under torchrun, loads the graded functions ``names`` of ``cfg.impl``
+    (before seeding: loading notebooks may draw random numbers), picks the speed settings, limits the
+    CPU threads, shows progress on rank 0 only, and turns an unimplemented graded item (or an
+    operator MPS lacks) into a readable error.
+    """
+    from .ddp import distributed  # ddp imports the data layer; keep engine importable on its own
+    from .impl import resolve_impl
+
+    with distributed(cfg.device) as (dist, device):
+        impl = resolve_impl(cfg.impl, names)
+        speed = resolve_speed(cfg, device, verbose=dist.is_main)
+        try:
+            with cpu_threads(cfg.threads):
+                return run(replace(cfg, progress=cfg.progress and dist.is_main), impl, device, dist, speed)
+        except NotImplementedError as err:
+            raise not_implemented_error(impl, err, device) from err

@@ -16,12 +16,12 @@ import torch
 
 from ..devices import seed_everything
 from ..plots import plot_losses, save_image_grid
-from .ddp import ShardedBatches, distributed
+from .ddp import ShardedBatches
 from .engine import (CHECKPOINT, FIXED_BATCH, REPORT, Clock, LossLog, RunConfig, TrainResult, capture_rng,
-                     cpu_threads, describe_impl, environment, fixed_normal, isolated_rng, load_splits,
-                     not_implemented_error, resolve_speed, resume_rng, save_checkpoint, save_weights, speed_record,
+                     describe_impl, environment, fixed_normal, isolated_rng, load_splits,
+                     launch, resume_rng, save_checkpoint, save_weights, speed_record,
                      start_run, train_loop, write_json)
-from .impl import GAN_NAMES, ImplementationError, resolve_impl
+from .impl import GAN_NAMES, ImplementationError
 from .report import write_report
 
 IMAGE_DIRS = {"gan_gen_imgs": "gen"}
@@ -113,14 +113,7 @@ def train_gan(config: GANConfig | None = None, **options) -> TrainResult:
     rank 0 writes the artifacts and gets the metrics, the other ranks get ``(out, None)``.
     """
     cfg = (config or GANConfig()).updated(**options).with_defaults()
-    with distributed(cfg.device) as (dist, device):
-        impl = resolve_impl(cfg.impl, GAN_NAMES)  # before seeding: loading notebooks may draw random numbers
-        speed = resolve_speed(cfg, device, verbose=dist.is_main)
-        try:
-            with cpu_threads(cfg.threads):
-                return _run(replace(cfg, progress=cfg.progress and dist.is_main), impl, device, dist, speed)
-        except NotImplementedError as err:
-            raise not_implemented_error(impl, err, device) from err
+    return launch(cfg, GAN_NAMES, _run)
 
 
 def _run(cfg: GANConfig, impl, device, dist, speed) -> TrainResult:

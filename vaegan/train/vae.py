@@ -9,7 +9,7 @@ curves); ``checkpoint.pt`` (for ``resume``); ``vae.pt`` (final ``state_dict``),
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -17,12 +17,12 @@ import torch
 from ..data import TensorBatches
 from ..devices import seed_everything
 from ..plots import plot_losses, save_image_grid, save_reconstruction_pairs
-from .ddp import ShardedBatches, distributed
+from .ddp import ShardedBatches
 from .engine import (CHECKPOINT, FIXED_BATCH, REPORT, Clock, LossLog, RunConfig, TrainResult, capture_rng,
-                     cpu_threads, describe_impl, environment, fixed_normal, isolated_rng, load_splits,
-                     not_implemented_error, resolve_speed, resume_rng, save_checkpoint, save_weights, speed_record,
+                     describe_impl, environment, fixed_normal, isolated_rng, load_splits,
+                     launch, resume_rng, save_checkpoint, save_weights, speed_record,
                      start_run, train_loop, write_json)
-from .impl import VAE_NAMES, ImplementationError, resolve_impl
+from .impl import VAE_NAMES, ImplementationError
 from .report import write_report
 
 IMAGE_DIRS = {"vae_gen_imgs": "gen", "vae_recon_imgs": "recon"}
@@ -116,14 +116,7 @@ def train_vae(config: VAEConfig | None = None, **options) -> TrainResult:
     rank 0 writes the artifacts and gets the metrics, the other ranks get ``(out, None)``.
     """
     cfg = (config or VAEConfig()).updated(**options).with_defaults()
-    with distributed(cfg.device) as (dist, device):
-        impl = resolve_impl(cfg.impl, VAE_NAMES)  # before seeding: loading notebooks may draw random numbers
-        speed = resolve_speed(cfg, device, verbose=dist.is_main)
-        try:
-            with cpu_threads(cfg.threads):
-                return _run(replace(cfg, progress=cfg.progress and dist.is_main), impl, device, dist, speed)
-        except NotImplementedError as err:
-            raise not_implemented_error(impl, err, device) from err
+    return launch(cfg, VAE_NAMES, _run)
 
 
 def _run(cfg: VAEConfig, impl, device, dist, speed) -> TrainResult:

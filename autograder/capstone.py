@@ -184,6 +184,22 @@ def find_run_folder(notebook: Path, slug: str) -> Path | None:
     return None
 
 
+def linked_component(base: Path, path: Path) -> Path | None:
+    """The first symbolic link on the way from folder ``base`` down to ``path`` (inclusive), else None.
+
+    A run folder reached through a link could be another student's (``ln -s ../bob/runs runs``)."""
+    try:
+        parts = Path(path).relative_to(base).parts
+    except ValueError:
+        return Path(path) if Path(path).is_symlink() else None
+    current = Path(base)
+    for part in parts:
+        current = current / part
+        if current.is_symlink():
+            return current
+    return None
+
+
 # ---------------------------------------------------------------- reading untrusted files
 def _regular_file(path: Path, limit: int, what: str) -> int:
     """Size of ``path`` when it is a plain file (no link, device or folder) within ``limit``."""
@@ -913,6 +929,11 @@ def grade_capstone(notebook: Path, slug: str, reference_dir: Path | None = None,
                                             else run_folder_candidates(notebook, slug)))
         message = (f"no run folder: submit the {kind.upper()} run folder beside {notebook.name} as runs/{kind}/ "
                    f"(looked for {looked})")
+        points = _points(slug, classifier=False)
+        return [CheckResult(name, 0.0, points.get(name, 0.0), message) for name in names]
+    link = linked_component(notebook.parent, folder) if run_dir is None else None
+    if link is not None:
+        message = f"{link.name} is a symbolic link; submit the run folder itself, beside {notebook.name}"
         points = _points(slug, classifier=False)
         return [CheckResult(name, 0.0, points.get(name, 0.0), message) for name in names]
     run = Run(folder, kind)

@@ -1,6 +1,8 @@
 """Find submissions and decide who and what each one is (student and exercise identity)."""
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,23 +22,64 @@ def notebooks_under(path: Path) -> list[Path]:
     """``path`` itself, or every ``.ipynb`` below it outside ``.ipynb_checkpoints``."""
     if path.is_file():
         return [path]
-    return sorted(p for p in path.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts and p.is_file())
+    return sorted(p for p in path.rglob("*.ipynb")
+                  if ".ipynb_checkpoints" not in p.parts and (p.is_symlink() or not p.is_dir()))  # links, FIFOs: refused, said why
 
 
-def student_of(path: Path, forced: str | None = None) -> str:
-    """``--student``; in ``submitted/<student>/<assignment>/<file>`` the student; else the parent folder."""
+def student_of(path: Path, forced: str | None = None, root: Path | None = None) -> str:
+    """``--student``; in ``submitted/<student>/<assignment>/<file>`` the student; else the parent folder.
+
+    ``root`` is the folder given on the command line: the innermost ``submitted`` of the root itself,
+    else the first one below it, decides, so a ``submitted/bob/...`` folder inside alice's own
+    submission is still alice's.
+    """
     if forced:
         return forced
-    parts = path.resolve().parts
+    parts = Path(os.path.abspath(path)).parts  # links are not followed: a link cannot choose the student
     # submitted/<student>/<assignment>/<file>, also with sub-folders below the assignment
     marks = [i for i, part in enumerate(parts) if part == "submitted" and i + 3 < len(parts)]
     if marks:
-        return parts[marks[-1] + 1]
-    return path.resolve().parent.name or "student"
+        depth = len(Path(os.path.abspath(root)).parts) if root is not None else len(parts)
+        inside = [i for i in marks if i < depth]  # the root is, or is inside, a submitted/ tree: its own
+        return parts[(inside[-1] if inside else marks[0]) + 1]  # else the first one below the root
+    return Path(os.path.abspath(path)).parent.name or "student"
 
 
-def identify(path: Path, student: str | None = None) -> Submission:
-    who = student_of(path, student)
+def refusal(path: Path, root: Path | None = None) -> str:
+    """Why ``path`` is not graded as a notebook file ("" when it is a plain file).
+
+    A link could point at the reference solutions, another student's notebook or any file the
+    grader can read; a device or FIFO could block. Links in the folders below ``root`` count too.
+    """
+    path = Path(path)
+    base = Path(root) if root is not None and Path(root).is_dir() else path.parent
+    try:
+        parts = path.relative_to(base).parts
+    except ValueError:
+        parts = (path.name,)
+        base = path.parent
+    current = base
+    for part in parts:
+        current = current / part
+        if current.is_symlink():
+            return (f"{path.name}: {'the notebook' if current == path else current.name + '/'} is a symbolic "
+                    "link; submit the notebook file itself")
+    try:
+        info = os.lstat(path)
+    except OSError as err:
+        return f"{path.name}: could not be read ({err.__class__.__name__})"
+    if not stat.S_ISREG(info.st_mode):
+        return f"{path.name}: not a plain file"
+    return ""
+
+
+def identify(path: Path, student: str | None = None, root: Path | None = None) -> Submission:
+    who = student_of(path, student, root)
+    refused = refusal(path, root)
+    if refused:
+        from vaegan.curriculum import slug_from_filename
+
+        return Submission(path, who, slug_from_filename(path.name), error=refused)
     try:
         nb = read_notebook(path)
         slug = exercise_of(nb, path)
@@ -60,7 +103,7 @@ def discover(paths, student: str | None = None) -> tuple[list[Submission], list[
         files = notebooks_under(path)
         if not files:
             notes.append(f"{path}: no notebooks found")
-        found.extend(identify(f, student) for f in files)
+        found.extend(identify(f, student, path) for f in files)
     chosen: dict[tuple, Submission] = {}
     unidentified = []
     for sub in found:

@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
@@ -80,8 +81,11 @@ def score_report(reference: Reference, report: WorkerReport) -> list[CheckResult
         run = report.runs.get(check.id) or CheckRun("not_run", "not run")
         max_score = reference.max_scores[check.id]
         if run.status == "ok":
-            verdict = check.evaluate(run.outputs, reference.outputs[check.id])
-            fraction, message = verdict.fraction, verdict.message
+            try:
+                verdict = check.evaluate(run.outputs, reference.outputs[check.id])
+                fraction, message = verdict.fraction, verdict.message
+            except Exception as err:  # noqa: BLE001 - a judge that cannot cope fails this check, not the run
+                fraction, message = 0.0, f"{check.item}: the output could not be judged ({err.__class__.__name__})"
         else:
             fraction, message = 0.0, _status_message(check, run)
         results.append(CheckResult(check.id, round(max_score * fraction, 2), max_score, message, check.visible))
@@ -116,18 +120,113 @@ def grade_submission(sub: Submission, reference: Reference, limits: Limits, hide
     return result
 
 
+def contained(grade, sub: Submission, *args) -> NotebookResult:
+    """``grade(sub, *args)``; an unexpected failure of the grader itself on this notebook becomes a
+    zero-scored result that says so, so the other notebooks are still graded and journaled."""
+    started = time.monotonic()
+    try:
+        return printable_result(grade(sub, *args))
+    except Exception as err:  # noqa: BLE001 - contained per notebook by design
+        message = (f"the grader failed on this notebook ({err.__class__.__name__}: {str(err)[:300]}); "
+                   "the other notebooks were graded — tell your instructor")
+        result = NotebookResult(sub.student, sub.exercise or "", str(sub.path), seconds=time.monotonic() - started)
+        reference = args[0] if args and isinstance(args[0], Reference) else None
+        if reference is not None:
+            result.results = [CheckResult(c.id, 0.0, reference.max_scores[c.id], message, c.visible)
+                              for c in reference.checks]
+        elif sub.exercise in CAPSTONES:
+            from .capstone import _points, check_names
+
+            points = _points(sub.exercise, classifier=False)
+            result.results = [CheckResult(name, 0.0, points.get(name, 0.0), message)
+                              for name in check_names(sub.exercise)]
+        else:
+            result.notes.append(message)
+        return result
+
+
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x00, 0x09), *range(0x0b, 0x20), 0x7f]}
+_CONTROL.update({c: f"\\u{c:04x}" for c in [*range(0x80, 0xa0), 0x2028, 0x2029, 0x202e, 0x2066, 0x2067, 0x2068, 0x2069]})
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters written out (``\\x1b``): messages quote student code and
+    output, and an ANSI escape must not rewrite the instructor's terminal, CSV or feedback."""
+    return str(text).translate(_CONTROL)
+
+
+def printable_result(result: NotebookResult) -> NotebookResult:
+    for r in result.results:
+        r.message = printable(r.message)
+    result.notes = [printable(n) for n in result.notes]
+    return result
+
+
+def submission_hash(sub: Submission) -> str:
+    """What the journal keys a result on; a file that cannot be read (or was refused) hashes its reason."""
+    if sub.error:
+        try:
+            info = os.lstat(sub.path)
+            stamp = f"{info.st_size}:{info.st_mtime_ns}"
+        except OSError:
+            stamp = "unreadable"
+        return hashlib.sha256(f"refused:{sub.error}:{stamp}".encode()).hexdigest()
+    try:
+        return capstone_hash(sub) if sub.exercise in CAPSTONES else content_hash(sub.path)
+    except OSError as err:
+        sub.error = f"{Path(sub.path).name}: could not be read ({err.__class__.__name__})"
+        return submission_hash(sub)
+
+
 def hidden_paths(paths, out: Path, reference_dir: Path) -> list[str]:
     """What a student's worker must not see: references, data, outputs and every submission."""
     from vaegan.data import default_data_root
 
+    from .runner import run_root
+
+    repo = Path(__file__).resolve().parents[1]
     hide = {DEFAULT_REFERENCE, Path(reference_dir), Path(out), default_data_root()}
     hide.update(Path(p) for p in paths)
-    needed = [Path(__file__).resolve().parents[1], Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()]
+    needed = [repo / "vaegan", repo / "autograder", Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(),
+              Path(run_root()).resolve(), *(Path(p).resolve() for p in sys.path if p and Path(p).is_dir())]
+    # Beyond the named folders, show the worker only what it runs from: in the repository (its git
+    # history, tests, build outputs hold solutions), the home folder and the temporary folder (earlier
+    # runs' gradebooks, other classes' notebooks), every entry not on the way to a needed path is hidden.
+    for top in {repo, Path.home(), Path(tempfile.gettempdir())}:
+        hide.update(_all_but(top, needed))
     keep = []
     for p in (p.resolve() for p in hide if p.exists()):
         if not any(n == p or p in n.parents for n in needed):  # never hide the code the worker runs
             keep.append(str(p))
-    return sorted(keep)
+    return sorted(set(keep))
+
+
+def _all_but(top: Path, needed: list[Path], limit: int = 2000) -> list[Path]:
+    """The entries below ``top`` that are neither a needed path nor on the way to one (links skipped:
+    hiding one would hide its target). Empty for ``/`` or a missing folder."""
+    try:
+        top = top.resolve()
+    except OSError:
+        return []
+    if top == Path(top.anchor) or not top.is_dir():
+        return []
+    found: list[Path] = []
+    stack = [top]
+    while stack and len(found) < limit:
+        folder = stack.pop()
+        try:
+            entries = sorted(folder.iterdir())
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_symlink():
+                continue
+            if any(n == entry or entry in n.parents for n in needed):
+                if entry.is_dir() and not any(n == entry for n in needed):
+                    stack.append(entry)  # on the way to a needed path: look inside
+                continue
+            found.append(entry)
+    return found[:limit]
 
 
 def capstone_hash(sub: Submission) -> str:
@@ -208,8 +307,7 @@ def grade_paths(paths, out: Path, student: str | None = None, reference_dir: Pat
     results: list[NotebookResult] = []
     todo: list[tuple[Submission, str, str]] = []
     for sub in submissions:
-        capstone = sub.exercise in CAPSTONES
-        digest = capstone_hash(sub) if capstone else content_hash(sub.path)
+        digest = submission_hash(sub)
         ref_print = reference_fingerprint(sub.exercise, reference_dir)
         entry = None if force else journal.load(sub.student, sub.exercise, digest, ref_print)
         if entry is not None:
@@ -236,8 +334,9 @@ def grade_paths(paths, out: Path, student: str | None = None, reference_dir: Pat
             pending = {slug: threads.submit(Reference, slug, reference_dir, Limits(threads=limits.threads), zygotes)
                        for slug in unit_slugs}  # trusted, in parallel
             references: dict[str, Reference] = {slug: future.result() for slug, future in pending.items()}
-            futures = {(threads.submit(grade_capstone_submission, sub, reference_dir) if sub.exercise in CAPSTONES
-                        else threads.submit(grade_submission, sub, references[sub.exercise], limits, hide, zygotes)):
+            futures = {(threads.submit(contained, grade_capstone_submission, sub, reference_dir)
+                        if sub.exercise in CAPSTONES else
+                        threads.submit(contained, grade_submission, sub, references[sub.exercise], limits, hide, zygotes)):
                        (digest, ref_print) for sub, digest, ref_print in todo}
             for future in as_completed(futures):
                 result = future.result()

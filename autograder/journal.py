@@ -14,11 +14,22 @@ from pathlib import Path
 
 
 def content_hash(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    """SHA-256 of the file, read in chunks (a huge file is refused later, but must not fill memory here)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def safe_name(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)[:100].lstrip(".") or "student"
+    """A file name for ``name``: the name itself when it is plain ASCII letters, digits, ``-_.``;
+    otherwise its plain part plus a short hash of the whole name, so that "bob smith" and
+    "bob_smith" never share a results or feedback file."""
+    plain = "".join(ch if (ch.isascii() and ch.isalnum()) or ch in "-_." else "_" for ch in name)[:100].lstrip(".")
+    if plain == name and plain:
+        return plain
+    return f"{plain[:80] or 'student'}-{hashlib.sha256(name.encode('utf-8', 'surrogatepass')).hexdigest()[:10]}"
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -46,6 +57,8 @@ class Journal:
         except (OSError, ValueError):
             return None
         if not isinstance(entry, dict):
+            return None
+        if entry.get("student") != student or entry.get("exercise") != exercise:
             return None
         if entry.get("notebook_sha256") != notebook_hash or entry.get("reference") != reference:
             return None

@@ -120,7 +120,7 @@ class _Events:
                 line, self.buffer = self.buffer.split(b"\n", 1)
                 try:
                     event = json.loads(line)
-                except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                except (ValueError, UnicodeDecodeError, RecursionError, MemoryError) as err:  # bad JSON, huge ints, deep nesting
                     raise PlainDataError(f"unreadable result line ({err.__class__.__name__})") from err
                 if type(event) is not dict or type(event.get("event")) is not str:
                     raise PlainDataError("result line is not an event")
@@ -460,8 +460,7 @@ def _drive(worker: _Worker, checks: dict, remaining: list[str], report: WorkerRe
             return None
         elif kind == "loaded" and ready and not loaded:
             loaded = True
-            errors = event.get("errors")
-            report.load_errors = errors if isinstance(errors, list) else []
+            report.load_errors = _load_errors(event.get("errors"))
             report.mode = str(event.get("mode", ""))
         elif kind == "start" and loaded and event.get("id") in checks and event.get("id") not in report.runs:
             current = event["id"]
@@ -475,6 +474,18 @@ def _drive(worker: _Worker, checks: dict, remaining: list[str], report: WorkerRe
             return ("garbled", missing[0]) if missing else None
         else:
             return "garbled", current
+
+
+def _load_errors(errors) -> list[dict]:
+    """The worker's per-cell load errors as ``{"cell": int, "message": str}`` (anything else is dropped:
+    the worker ran student code, so its events are untrusted)."""
+    if not isinstance(errors, list):
+        return []
+    plain = []
+    for error in errors[:100]:
+        if isinstance(error, dict) and type(error.get("cell")) is int and isinstance(error.get("message"), str):
+            plain.append({"cell": error["cell"], "message": error["message"][:2000]})
+    return plain
 
 
 def _check_run(event: dict, seconds: float) -> CheckRun:

@@ -18,7 +18,7 @@ import signal
 import socket
 import sys
 
-CLONE_NEWNS = 0x00020000
+CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWNET = 0x00020000, 0x08000000, 0x40000000
 MS_REC, MS_PRIVATE = 16384, 1 << 18
 PR_SET_PDEATHSIG = 1
 
@@ -28,7 +28,10 @@ def _send(sock: socket.socket, **message) -> None:
 
 
 def _child(request: dict, result_fd: int, log_fd: int, isolated: bool) -> None:
-    """In the forked child: own mount namespace, stdout/stderr to the log, then the usual worker job."""
+    """In the forked child: own mount, IPC and network namespaces, stdout/stderr to the log, then the usual
+    worker job. A fresh IPC namespace per job: System V shared memory, semaphores and message queues a
+    submission leaves behind die with it, and no job can pass anything to the next one that way (nor
+    through abstract UNIX sockets, which belong to the network namespace)."""
     from .sandbox import _libc, _mount
     from .worker import Channel, apply_limits, run_job
 
@@ -38,8 +41,8 @@ def _child(request: dict, result_fd: int, log_fd: int, isolated: bool) -> None:
     os.dup2(log_fd, 2)
     os.close(log_fd)
     if isolated:
-        if libc.unshare(CLONE_NEWNS) != 0:
-            raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
+        if libc.unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET)")
         _mount(libc, None, "/", None, MS_REC | MS_PRIVATE)
     else:
         os.setpgid(0, 0)

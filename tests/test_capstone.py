@@ -354,3 +354,16 @@ def test_gan_quality_benchmark_reads_final_weights_and_checkpoints(gan_run, tmp_
         assert abs(sum(report["class_histogram"]) - 1) < 1e-3 and report["fd"] > report["fd_floor"] > 0
         assert 1 <= report["classifier_score"] <= 10 and report["classifier_score_test_split"] > 5
         assert report["criteria"]["score_at_least_90_percent"] is False  # 10 steps are not a trained GAN
+
+
+def test_a_run_folder_reached_through_a_link_is_refused(vae_run, tmp_path):
+    """``ln -s ../bob/runs runs``: another student's artifacts must not be graded as mine."""
+    mallory = tmp_path / "mallory"
+    mallory.mkdir()
+    notebook = shutil.copy(vae_run, mallory / vae_run.name)
+    (mallory / "runs").symlink_to(vae_run.parent / "runs", target_is_directory=True)
+    results = grade_capstone(Path(notebook), VAE_SLUG)
+    assert [r.check for r in results] == check_names(VAE_SLUG)
+    assert total(results) == 0 and all("symbolic link" in r.message for r in results)
+    copied = copy_submission(vae_run, tmp_path / "honest")  # the same files, really there: graded
+    assert total(grade_capstone(copied, VAE_SLUG)) == total(grade_capstone(vae_run, VAE_SLUG)) > 0

@@ -128,6 +128,32 @@ HOSTILE = [
                                              "_ref = _reference()\n"
                                              "def count_parameters(model):\n    return _ref(model) if _ref else 0"},
          (CP,), twin={CP: "def count_parameters(model):\n    return 0"}),  # the zygote never held a solution
+    Case("huge_int_result", {CP: "def count_parameters(model):\n    return 10 ** 400"}, (CP,),
+         twin={CP: "def count_parameters(model):\n    return 10 ** 400"}),
+    Case("forged_huge_int_event", {CP: "import os\n_ = os.write(int(os.environ['GRADER_RESULT_FD']), "
+                                       "b'{\"event\": \"cell\", \"index\": ' + b'1' * 5000 + b'}\\n')\n" + GOOD[CP]},
+         (CP, TT, FT), twin={CP: None, TT: None, FT: None}),
+    Case("forged_deep_json_event", {CP: "import os\n_ = os.write(int(os.environ['GRADER_RESULT_FD']), "
+                                        "b'[' * 100000 + b'\\n')\n" + GOOD[CP]},
+         (CP, TT, FT), twin={CP: None, TT: None, FT: None}),
+    Case("forged_loaded_event", {CP: "import os, json\n_fd = int(os.environ['GRADER_RESULT_FD'])\n"
+                                     "_ = os.write(_fd, (json.dumps({'event': 'loaded', 'mode': 'metadata', "
+                                     "'errors': [{'cell': None}, 'x', {'cell': 1, 'message': 7}]}) + '\\n').encode())\n"
+                                     + GOOD[CP]},
+         (CP, TT, FT), twin={CP: None, TT: None, FT: None}),
+    Case("terminal_escapes", {CP: "def count_parameters(model):\n"
+                                  "    raise RuntimeError('\\x1b[2K\\x1b[1G\\x1b[32mall checks passed 10/10\\x1b[8m')"},
+         (CP,), twin={CP: RAISES.format(CP)}),
+    Case("read_git_history", {CP: "import subprocess, json\n"
+                                  f"_git = subprocess.run(['git', '-C', {str(REPO)!r}, 'show', "
+                                  "'HEAD:solutions/00_setup_and_data.ipynb'], capture_output=True, text=True)\n"
+                                  "if _git.returncode == 0:\n"
+                                  "    for _c in json.loads(_git.stdout)['cells']:\n"
+                                  "        if _c['metadata'].get('nbgrader', {}).get('solution'):\n"
+                                  "            exec(''.join(_c['source']), globals())\n"
+                                  f"if __import__('os').path.exists({str(REPO / 'tests' / 'test_grader.py')!r}):\n"
+                                  "    count_parameters = lambda model: sum(p.numel() for p in model.parameters() if p.requires_grad)\n"},
+         (CP,), needs_isolation=True, twin={CP: None}),
     Case("thread_bomb", {TT: "import threading, time\ndef to_tanh_range(x):\n    for _ in range(10000):\n"
                              "        threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n    return 2 * x - 1"},
          (TT,), twin={}),
@@ -171,6 +197,8 @@ BROKEN = {  # name -> (builder, items that may lose points, expected message fra
     "invalid_json": (lambda d: _text(d, "{ not json"), (CP, TT, FT), "not a valid Jupyter notebook"),
     "not_a_notebook": (lambda d: _bytes(d, b"\x89PNG\r\n\x1a\n" + bytes(range(256))), (CP, TT, FT), "not"),
     "empty_file": (lambda d: _text(d, ""), (CP, TT, FT), "empty"),
+    "symlink_to_the_solution": (lambda d: _link(d, SOLUTION), (CP, TT, FT), "symbolic link"),
+    "fifo_named_like_a_notebook": (lambda d: _fifo(d), (CP, TT, FT), "not a plain file"),
     "huge_notebook": (lambda d: _text(d, '{"cells": [], "pad": "' + "x" * (51 * 2**20) + '"}'), (CP, TT, FT), "MB"),
     "deleted_cell": (_with_cells("d", lambda nb: nb.cells.remove(_answer_cells(nb, FT)[0])), (FT,), "not defined"),
     "duplicated_cell": (_with_cells("d", _duplicate_last_wins), (), None),
@@ -198,6 +226,20 @@ def _text(dest: Path, text: str) -> Path:
 def _bytes(dest: Path, data: bytes) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_bytes(data)
+    return dest
+
+
+def _link(dest: Path, target: Path) -> Path:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.symlink_to(target)
+    return dest
+
+
+def _fifo(dest: Path) -> Path:
+    import os
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(dest)  # reading it would block the grader forever
     return dest
 
 
@@ -308,7 +350,36 @@ def test_broken_submission(graded, name):
         assert failed and all(fragment in m for m in failed), failed
 
 
+def test_messages_and_notes_are_printable(graded):
+    """A message quotes student output: control characters are written out, never passed to a terminal."""
+    for result in graded[0].values():
+        for text in [*(c.message for c in result.results), *result.notes]:
+            assert not any(ord(ch) < 32 and ch not in "\n\t" for ch in text), (result.student, text)
+    assert "\\x1b[2K" in graded[0]["hostile_terminal_escapes"].results[0].message
+
+
 def test_every_submission_got_a_row_per_check(graded):
     results = graded[0]
     assert len(results) == 1 + len(HOSTILE) + len(BROKEN)
     assert all(len(r.results) == 9 for r in results.values())
+
+
+SYSV = ("import ctypes\n_libc = ctypes.CDLL(None, use_errno=True)\n_libc.shmget.restype = ctypes.c_int\n"
+        "_KEY = 0x5EED1E5\n")
+
+
+@pytest.mark.skipif(not ISOLATED, reason="needs the Linux namespace sandbox")
+def test_nothing_passes_from_one_job_to_the_next_through_system_v_memory(tmp_path):
+    """A segment left by one notebook (System V IPC outlives its process) is gone for the next one."""
+    leaves = SYSV + "_ = _libc.shmget(_KEY, 1 << 20, 0o1666)  # IPC_CREAT | 0666, never removed\n" + GOOD[CP]
+    finds = SYSV + ("def count_parameters(model):\n"
+                    "    if _libc.shmget(_KEY, 0, 0) == -1:  # nothing left by an earlier job\n        return 0\n"
+                    "    return sum(p.numel() for p in model.parameters() if p.requires_grad)\n")
+    variant(tmp_path / "class" / "a_leaves" / "00_setup_and_data.ipynb", GOOD | {CP: leaves})
+    variant(tmp_path / "class" / "b_finds" / "00_setup_and_data.ipynb", GOOD | {CP: finds})
+    run = grade_paths([tmp_path / "class"], tmp_path / "out", jobs=1, log=lambda m: None,
+                      limits=Limits(check_seconds=6, load_seconds=12))
+    scores = {r.student: r.score for r in run.results}
+    assert scores["a_leaves"] == 10
+    alone = sum(twin_scores({CP: "def count_parameters(model):\n    return 0"}).values())
+    assert scores["b_finds"] == alone < 10, "the second job found the first job's shared memory"

@@ -64,8 +64,10 @@ class Check:
             verdict = judge(student, reference)
         except Mismatch as err:
             verdict = Verdict.failed(str(err))
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as err:
-            verdict = Verdict.failed(f"output could not be compared ({err.__class__.__name__}: {err})")
+        except Exception as err:  # noqa: BLE001 - any malformed output (OverflowError, RecursionError, ...) fails this check only
+            text = str(err)
+            verdict = Verdict.failed(f"output could not be compared ({err.__class__.__name__}"
+                                     f"{': ' + text[:300] if text else ''})")
         if not 0.0 <= verdict.fraction <= 1.0 or math.isnan(verdict.fraction):
             verdict = Verdict(min(max(0.0, verdict.fraction if verdict.fraction == verdict.fraction else 0.0), 1.0),
                               verdict.message)
@@ -130,7 +132,11 @@ def number_of(value, what: str) -> float:
         if isinstance(value, torch.Tensor) and value.numel() == 1:
             return float(value.reshape(()).item())
         raise Mismatch(f"{what} should be a number but was {describe(value)}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise Mismatch(f"{what} should be a number of a sensible size but was an integer with "
+                       f"{len(str(abs(value))) if abs(value) < 10 ** 4000 else 'over 4000'} digits") from None
 
 
 def assert_close(actual, expected, what: str, atol: float = 1e-5, rtol: float = 1e-4, check_dtype: bool = True):

@@ -1,0 +1,88 @@
+"""Who and what a submission is, and what the parent refuses to read (links, FIFOs), before any worker runs."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from autograder.discover import discover, student_of
+from autograder.grading import contained, printable, submission_hash
+from autograder.journal import Journal, safe_name
+from tests.test_grader import GOOD, SOLUTION, variant
+
+SLUG = "00_setup_and_data"
+
+
+def test_a_submitted_folder_inside_a_submission_does_not_change_the_student(tmp_path):
+    root = tmp_path / "course" / "submitted"
+    mine = variant(root / "alice" / "ps1" / f"{SLUG}.ipynb", GOOD)
+    planted = variant(root / "alice" / "ps1" / "submitted" / "bob" / "ps1" / f"{SLUG}.ipynb", GOOD)
+    assert student_of(mine, root=root) == "alice"
+    assert student_of(planted, root=root) == "alice", "alice's files were credited to bob"
+    assert student_of(planted, root=root / "alice") == "alice"  # the root may be below submitted/
+    assert student_of(planted, root=tmp_path) == "alice"  # or above it
+    subs, _ = discover([tmp_path / "course"])
+    assert {s.student for s in subs} == {"alice"}
+
+
+def test_links_and_special_files_are_refused_with_a_reason(tmp_path):
+    linked = tmp_path / "class" / "mallory" / f"{SLUG}.ipynb"
+    linked.parent.mkdir(parents=True)
+    linked.symlink_to(SOLUTION)
+    folder_link = tmp_path / "class" / "eve"
+    honest = variant(tmp_path / "elsewhere" / "eve" / f"{SLUG}.ipynb", GOOD)
+    folder_link.symlink_to(honest.parent, target_is_directory=True)
+    fifo = tmp_path / "class" / "trent" / f"{SLUG}.ipynb"
+    fifo.parent.mkdir()
+    os.mkfifo(fifo)
+    plain = variant(tmp_path / "class" / "bob" / f"{SLUG}.ipynb", GOOD)
+    subs = {s.student: s for s in discover([tmp_path / "class"])[0]}
+    assert "symbolic link" in subs["mallory"].error
+    assert "not a plain file" in subs["trent"].error
+    assert "eve" not in subs  # a linked folder is not walked into
+    assert subs["bob"].error == "" and subs["bob"].path == plain
+    for sub in subs.values():  # hashing never follows a link nor blocks on a FIFO
+        assert len(submission_hash(sub)) == 64
+
+
+def test_names_that_differ_never_share_a_file(tmp_path):
+    names = ["bob smith", "bob_smith", "bob/smith", "Bob Smith", "ünïcode", "..", ""]
+    files = {safe_name(n) for n in names}
+    assert len(files) == len(names)
+    assert all("/" not in f and not f.startswith(".") and f for f in files)
+    assert safe_name("alice-01") == "alice-01"  # plain names are unchanged
+
+
+def test_journal_entries_belong_to_their_student(tmp_path):
+    from autograder.grading import NotebookResult
+
+    journal = Journal(tmp_path)
+    journal.store(NotebookResult("bob smith", SLUG, "x"), "h", "r")
+    assert journal.load("bob smith", SLUG, "h", "r") is not None
+    assert journal.load("bob_smith", SLUG, "h", "r") is None
+
+
+def test_a_grader_failure_on_one_notebook_becomes_a_zero_with_a_reason(tmp_path):
+    from autograder.discover import Submission
+
+    def broken(sub, *args):
+        raise OverflowError("int too large to convert to float")
+
+    result = contained(broken, Submission(tmp_path / "x.ipynb", "alice", SLUG))
+    assert result.student == "alice" and result.score == 0
+    assert "the grader failed on this notebook (OverflowError" in " ".join(result.notes)
+
+
+def test_control_characters_are_written_out():
+    assert printable("ok\x1b[2K\x07\u202e\nnext\tcol") == "ok\\x1b[2K\\x07\\u202e\nnext\tcol"
+
+
+def test_files_are_hashed_in_chunks(tmp_path):
+    from autograder.journal import content_hash
+    import hashlib
+
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as fh:
+        fh.truncate(3 * 2**20 + 5)
+    assert content_hash(big) == hashlib.sha256(big.read_bytes()).hexdigest()
+    shutil.rmtree(tmp_path / "none", ignore_errors=True)

@@ -7,6 +7,8 @@ VAE: checked apart from the student's Decoder. Forward hooks replace what ``.enc
 by a known ``(mu, logvar)`` and what ``.decoder`` returns by a known function of its input, and
 record the ``z`` the decoder receives; so ``forward`` and ``sample`` are judged on their own
 logic (sampling statistics, order of the outputs, sigmoid) whatever the attribute names inside.
+``forward`` samples z in eval mode too (the test metric is the negative ELBO with z sampled, computed
+after ``model.eval()``); ``sample`` leaves a model in train mode in train mode.
 """
 from __future__ import annotations
 
@@ -26,6 +28,9 @@ LATENT = 6
 DRAWS = 2000  # rows of z judged statistically: per dimension the standard error is 0.022 (mean) and 0.016 (std)
 MEAN_TOL, STD_TOL = 0.12, 0.10  # about 5.5 and 6 standard errors for the worst of 32 dimensions
 VALUES_ATOL, VALUES_RTOL = 1e-5, 1e-4
+# forward in eval mode: the same z as in train mode (same seed) passes at once; otherwise 400 rows are judged
+# statistically, standard errors 0.05 (mean) and 0.035 (std) per dimension, tolerances 5 and 6 of them.
+EVAL_DRAWS, EVAL_MEAN_TOL, EVAL_STD_TOL = 400, 0.25, 0.21
 
 
 def _codes(batch: int, latent: int, seed: int, dtype=torch.float32) -> torch.Tensor:
@@ -179,13 +184,14 @@ def _head(value):
     return value
 
 
-def _forward_probe(ns):
+def _forward_probe(ns, train: bool = True, batch: int = DRAWS):
     model = ns.VAE()
-    mu, logvar = _fixed_posterior(DRAWS)
+    model.train(train)
+    mu, logvar = _fixed_posterior(batch)
     record: dict = {}
     _hook_encoder(model, mu, logvar)
     _hook_decoder(model, record)
-    x = torch.rand(DRAWS, 1, 28, 28, generator=torch.Generator().manual_seed(6))
+    x = torch.rand(batch, 1, 28, 28, generator=torch.Generator().manual_seed(6))
     torch.manual_seed(7)
     with torch.no_grad():
         out = model(x)
@@ -242,6 +248,36 @@ def _judge_forward(student, reference):
        hint="mu, logvar = self.encoder(x); z = reparameterize(mu, logvar); return self.decoder(z), mu, logvar")
 def forward_samples_z(ns, inputs):
     return {"run": capture(lambda: _forward_probe(ns))}
+
+
+def _judge_forward_eval(student, reference):
+    seen = student["eval"]
+    if raised(seen):
+        raise Mismatch(f"VAE().eval()(x) raised {raised(seen)}")
+    z_eval = seen["z"]
+    if z_eval is None:
+        raise Mismatch("in eval mode forward never called self.decoder: decode z with self.decoder(z) in both modes")
+    z_eval = tensor_of(z_eval, "the z given to the decoder in eval mode").double()
+    z_train = None if raised(student["train"]) else student["train"].get("z")
+    if isinstance(z_train, torch.Tensor) and z_train.shape == z_eval.shape and torch.equal(z_train.double(), z_eval):
+        return Verdict.passed()  # the same z as in train mode (same seed): forward does not depend on the mode
+    mu, logvar = reference["eval"]["mu"].double(), reference["eval"]["logvar"].double()
+    if tuple(z_eval.shape) == tuple(mu.shape) and torch.allclose(z_eval, mu, atol=1e-6, rtol=0):
+        raise Mismatch("in eval mode forward decodes z = mu: the VAE test metric is the negative ELBO with z sampled "
+                       "(vae_evaluate calls model.eval() and then forward), so sample z = reparameterize(mu, logvar) "
+                       "whatever self.training is")
+    if tuple(z_eval.shape) != tuple(mu.shape):
+        raise Mismatch(f"in eval mode the z given to the decoder has shape {tuple(z_eval.shape)}, expected {tuple(mu.shape)}")
+    normal_draws((z_eval - mu) / (0.5 * logvar).exp(), "(z - mu) / sigma for the z given to the decoder in eval mode",
+                 mean_tol=EVAL_MEAN_TOL, std_tol=EVAL_STD_TOL, corr_tol=None)
+    return Verdict.passed()
+
+
+@check("VAE", "forward_samples_z_in_eval", weight=0.5, judge=_judge_forward_eval,
+       hint="forward samples z = reparameterize(mu, logvar) in eval mode too; no `if self.training` around it")
+def forward_samples_z_in_eval(ns, inputs):
+    return {"train": capture(lambda: _forward_probe(ns, train=True, batch=EVAL_DRAWS)),
+            "eval": capture(lambda: _forward_probe(ns, train=False, batch=EVAL_DRAWS))}
 
 
 def _sample_probe(ns):
@@ -303,3 +339,26 @@ def sample_device(ns, inputs):
             "model_on_meta_device_given": capture(lambda: ns.VAE().to("meta").sample(3, device="meta")),
             "model_on_cpu": capture(lambda: ns.VAE().sample(2, device="cpu")),
         }
+
+
+def _judge_sample_mode(student, reference):
+    seen = student["modes"]
+    if raised(seen):
+        raise Mismatch(f"VAE().sample(4) raised {raised(seen)}")
+    if not all(seen):
+        raise Mismatch("sample(n) left the model (or some of its layers) in eval mode though it was in train mode: "
+                       "sample must leave the mode as it found it — drop self.eval() (the caller switches modes) "
+                       "or restore it with was = self.training ... self.train(was)")
+    return Verdict.passed()
+
+
+@check("VAE", "sample_keeps_train_mode", weight=0.5, judge=_judge_sample_mode,
+       hint="sample does not change the model's train/eval mode")
+def sample_keeps_train_mode(ns, inputs):
+    def run():
+        model = ns.VAE()
+        model.train()
+        model.sample(4)
+        return [m.training for m in model.modules()]
+
+    return {"modes": capture(run)}

@@ -3,9 +3,10 @@
 The steps run on tiny stand-in models with plain SGD (no momentum), so every effect is visible and
 the checks take milliseconds:
 
-* ``_StubGenerator``'s fake batch depends on its parameter only, not on the noise *values*, so every
+* ``_StubGenerator``'s fake batch depends on its parameters only, not on the noise *values*, so every
   honest way of drawing the noise (``sample_noise``, ``torch.randn``, ``torch.normal``, before or after
-  ``D(real)``) yields the same batch and the same weights; it records the noise shapes it receives.
+  ``D(real)``) yields the same batch and the same weights; it records the noise it receives, which is
+  judged on its own: shape, standard normal statistics, fresh draws, and the device (a run on ``meta``).
 * ``_StubDiscriminator`` is a two-layer MLP without BatchNorm or dropout: ``D(real)`` and ``D(fake)``
   computed separately or on one concatenated batch, in train or eval mode, give the same logits.
 * An SGD update is proportional to the gradient, so a missing ``zero_grad``, a clip after ``step()``
@@ -22,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..plaindata import describe
-from .base import ExerciseChecks, Mismatch, Verdict, assert_close, capture, number_of, raised
+from .base import ExerciseChecks, Mismatch, Verdict, assert_close, capture, number_of, raised, tensor_of
 
 CHECKS = ExerciseChecks("10_gan_training")
 check = CHECKS.check
@@ -35,17 +36,24 @@ ATOL, RTOL = 1e-6, 1e-5
 
 
 class _StubGenerator(nn.Module):
-    """Stand-in generator: ``tanh(image)`` repeated for every noise row; records the noise shapes it sees."""
+    """Stand-in generator: ``tanh(gain * image)`` repeated for every noise row; records the noise it sees.
+
+    Two parameter tensors whose gradients have different norms, so clipping each parameter on its own
+    differs from clipping the total norm.
+    """
 
     def __init__(self):
         super().__init__()
         g = torch.Generator().manual_seed(11)
         self.image = nn.Parameter(0.8 * torch.randn(1, *IMAGE, generator=g))
+        self.gain = nn.Parameter(torch.tensor([1.5]))
         self.noise_shapes: list[list[int]] = []
+        self.noise: list[torch.Tensor] = []  # every z received, detached copies (on z's device)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         self.noise_shapes.append(list(z.shape))
-        return torch.tanh(self.image).expand(z.shape[0], *IMAGE)  # (B, 1, 4, 4)
+        self.noise.append(z.detach().clone())
+        return torch.tanh(self.gain * self.image).expand(z.shape[0], *IMAGE)  # (B, 1, 4, 4)
 
 
 class _StubDiscriminator(nn.Module):
@@ -64,12 +72,17 @@ class _StubDiscriminator(nn.Module):
         return self.out(F.leaky_relu(self.hidden(x.flatten(1)), 0.2))
 
 
-def _setup():
-    G, D = _StubGenerator(), _StubDiscriminator()
+def _setup(batch: int = BATCH, device: str = "cpu"):
+    G, D = _StubGenerator().to(device), _StubDiscriminator().to(device)
     opt_G = torch.optim.SGD(G.parameters(), lr=LR)
     opt_D = torch.optim.SGD(D.parameters(), lr=LR)
-    real = torch.rand(BATCH, *IMAGE, generator=torch.Generator().manual_seed(13)) * 2 - 1
+    real = torch.rand(batch, *IMAGE, generator=torch.Generator().manual_seed(13)).to(device) * 2 - 1
     return G, D, opt_G, opt_D, real
+
+
+def _modes(G: nn.Module, D: nn.Module) -> dict:
+    """Whether every submodule of G and of D is in train mode."""
+    return {"G": all(m.training for m in G.modules()), "D": all(m.training for m in D.modules())}
 
 
 def _weights(model: nn.Module) -> list:
@@ -155,6 +168,117 @@ def _judge_noise_shapes(expected_shape: list, what: str):
         return Verdict.passed()
 
     return judge
+
+
+NOISE_ROWS = 50  # a step on 50 images draws 50 x 100 = 5,000 noise values
+# Over n >= 5,000 values of N(0, 1) the standard errors are 0.014 (mean), 0.010 (std) and 0.0066 (share of
+# |z| > 1, 0.317); the tolerances are 7 to 9 of them. Uniform noise fails one of the three whatever its range
+# (uniform with std 1 has 42% of its values beyond 1).
+NOISE_MEAN_TOL, NOISE_STD_TOL, NOISE_TAIL, NOISE_TAIL_TOL = 0.1, 0.1, 0.3173, 0.06
+
+
+def _standard_normal(z: torch.Tensor, what: str) -> None:
+    """Judge helper: the values of ``z`` look like N(0, 1) draws, one per element."""
+    z = z.double()
+    if not torch.isfinite(z).all():
+        raise Mismatch(f"{what} contains NaN or inf")
+    flat = z.reshape(-1)
+    if flat.numel() < 2 or flat.std().item() < 1e-9:
+        raise Mismatch(f"{what} is constant ({flat[0].item() if flat.numel() else 'empty'}): draw random noise, "
+                       "sample_noise(B, noise_dim, device=...)")
+    if z.dim() == 2 and z.shape[0] > 1 and (z.std(dim=0) < 1e-9).all():
+        raise Mismatch(f"every row of {what} is the same: draw one noise vector per image, "
+                       "sample_noise(B, noise_dim), not one repeated over the batch")
+    mean, std = flat.mean().item(), flat.std().item()
+    tail = (flat.abs() > 1).double().mean().item()
+    lo, hi = flat.min().item(), flat.max().item()
+    if (abs(mean) <= NOISE_MEAN_TOL and abs(std - 1) <= NOISE_STD_TOL
+            and abs(tail - NOISE_TAIL) <= NOISE_TAIL_TOL):
+        return
+    if lo >= 0 and hi <= 1:
+        guess = "all values lie in [0, 1]: that is torch.rand (uniform), "
+    elif lo >= -1 and hi <= 1:
+        guess = "all values lie in [-1, 1]: that looks uniform (torch.rand(...) * 2 - 1), "
+    else:
+        guess = ""
+    raise Mismatch(f"{what} has mean {mean:.3f}, std {std:.3f} and {100 * tail:.1f}% of its values beyond +-1 "
+                   f"(standard normal: 0, 1 and 31.7%; tolerances {NOISE_MEAN_TOL}, {NOISE_STD_TOL} and "
+                   f"{100 * NOISE_TAIL_TOL:.0f} points over {flat.numel()} values) — {guess}GAN noise is standard "
+                   "normal: sample_noise(B, noise_dim, device=...) or torch.randn")
+
+
+def _judge_noise_normal(what: str):
+    def judge(student, reference):
+        calls = student["noise"]
+        for run in calls:
+            _call_ok(run["call"], what)
+        if not all(run["z"] for run in calls):
+            raise Mismatch(f"{what} never called G")
+        z = [[tensor_of(t, "the noise G received") for t in run["z"]] for run in calls]
+        for t in z[0]:
+            _standard_normal(t, f"the noise {what} gave G")
+        first, second = z[0][0], z[1][0]
+        if first.shape == second.shape and torch.equal(first, second):
+            raise Mismatch(f"two calls of {what} gave G exactly the same noise: draw fresh noise in every step "
+                           "(no torch.manual_seed inside the step, no noise batch kept from an earlier call)")
+        return Verdict.passed()
+
+    return judge
+
+
+def _judge_noise_device(what: str, where: str):
+    def judge(student, reference):
+        devices = student["devices"]
+        if not devices:
+            _call_ok(student["call"], f"{what} with G, D and the real batch on the meta device")
+            raise Mismatch(f"{what} never called G")
+        wrong = [d for d in devices if d != "meta"]
+        if wrong:
+            raise Mismatch(f"with the models on the meta device, {what} gave G noise on the {wrong[0]} device: "
+                           f"create the noise on {where}; without device= it is made on the CPU and G(z) fails "
+                           "when the models are on a GPU")
+        return Verdict.passed()
+
+    return judge
+
+
+def _judge_train_mode(what: str):
+    def judge(student, reference):
+        _call_ok(student["call"], what)
+        for name, ok in student["modes"].items():
+            if not ok:
+                raise Mismatch(f"{what} left {name} (or one of its layers) in eval mode; it was in train mode "
+                               f"before the call: if you switch {name}.eval() inside the step, restore the mode "
+                               f"afterwards ({name}.train()), or the rest of training runs BatchNorm and dropout "
+                               "in eval mode")
+        return Verdict.passed()
+
+    return judge
+
+
+def _noise_runs(step) -> dict:
+    """Two calls of ``step(G, D, real, opt_G, opt_D)`` on fresh stand-ins (50 images): the noise G received."""
+    runs = []
+    for _ in range(2):
+        G, D, opt_G, opt_D, real = _setup(NOISE_ROWS)
+        call = capture(lambda: step(G, D, real, opt_G, opt_D))
+        runs.append({"call": "ok" if not raised(call) else call, "z": G.noise})
+    return {"noise": runs}
+
+
+def _device_run(step) -> dict:
+    """``step(G, D, real, opt_G, opt_D)`` with the stand-ins and the batch on the meta device."""
+    G, D, opt_G, opt_D, real = _setup(device="meta")
+    call = capture(lambda: step(G, D, real, opt_G, opt_D))
+    return {"call": "ok" if not raised(call) else call, "devices": [str(z.device) for z in G.noise]}
+
+
+def _mode_run(step) -> dict:
+    G, D, opt_G, opt_D, real = _setup()
+    G.train()
+    D.train()
+    call = capture(lambda: step(G, D, real, opt_G, opt_D))
+    return {"call": "ok" if not raised(call) else call, "modes": _modes(G, D)}
 
 
 # ---------------------------------------------------------------- discriminator_step
@@ -275,6 +399,26 @@ def d_noise_shape(ns, inputs):
     return {"call": "ok" if not raised(call) else call, "noise_shapes": G.noise_shapes}
 
 
+@check("discriminator_step", "noise_standard_normal", weight=0.5,
+       judge=_judge_noise_normal("discriminator_step"),
+       hint="z = sample_noise(real.shape[0], noise_dim, device=real.device): standard normal, fresh every step")
+def d_noise_normal(ns, inputs):
+    return _noise_runs(lambda G, D, real, opt_G, opt_D: ns.discriminator_step(G, D, real, opt_D))
+
+
+@check("discriminator_step", "noise_on_input_device", weight=0.5,
+       judge=_judge_noise_device("discriminator_step", "the real batch's device (device=real.device)"),
+       hint="sample_noise(real.shape[0], noise_dim, device=real.device)")
+def d_noise_device(ns, inputs):
+    return _device_run(lambda G, D, real, opt_G, opt_D: ns.discriminator_step(G, D, real, opt_D))
+
+
+@check("discriminator_step", "keeps_train_mode", weight=0.5, judge=_judge_train_mode("discriminator_step"),
+       hint="leave G and D in the mode they were in: restore G.train() if you call G.eval() for the fake batch")
+def d_keeps_train_mode(ns, inputs):
+    return _mode_run(lambda G, D, real, opt_G, opt_D: ns.discriminator_step(G, D, real, opt_D))
+
+
 @check("discriminator_step", "returns_detached_scalar", weight=0.5, judge=_judge_detached_scalar,
        hint="return d_loss.detach()")
 def d_returns(ns, inputs):
@@ -353,6 +497,25 @@ def g_noise_shape(ns, inputs):
     return {"call": "ok" if not raised(call) else call, "noise_shapes": G.noise_shapes}
 
 
+@check("generator_step", "noise_standard_normal", weight=0.5, judge=_judge_noise_normal("generator_step"),
+       hint="z = sample_noise(batch_size, noise_dim, device=...): standard normal, fresh every step")
+def g_noise_normal(ns, inputs):
+    return _noise_runs(lambda G, D, real, opt_G, opt_D: ns.generator_step(G, D, real.shape[0], opt_G))
+
+
+@check("generator_step", "noise_on_input_device", weight=0.5,
+       judge=_judge_noise_device("generator_step", "the models' device (device=next(G.parameters()).device)"),
+       hint="sample_noise(batch_size, noise_dim, device=next(G.parameters()).device)")
+def g_noise_device(ns, inputs):
+    return _device_run(lambda G, D, real, opt_G, opt_D: ns.generator_step(G, D, 5, opt_G))
+
+
+@check("generator_step", "keeps_train_mode", weight=0.5, judge=_judge_train_mode("generator_step"),
+       hint="leave G and D in the mode they were in: restore D.train() if you call D.eval() in the step")
+def g_keeps_train_mode(ns, inputs):
+    return _mode_run(lambda G, D, real, opt_G, opt_D: ns.generator_step(G, D, 5, opt_G))
+
+
 @check("generator_step", "returns_detached_scalar", weight=0.5, judge=_judge_detached_scalar,
        hint="return g_loss.detach()")
 def g_returns(ns, inputs):
@@ -374,7 +537,8 @@ def _train_step_run(ns, g_steps=None, real_label=None, max_grad_norm=None) -> di
         return out
     returned = ({k: _loss_info(v) for k, v in out.items() if isinstance(k, str)} if isinstance(out, dict)
                 else {"not a dict": describe(out)})
-    return {"returned": returned, "G_after": _weights(G), "D_after": _weights(D), "steps": log}
+    return {"returned": returned, "G_after": _weights(G), "D_after": _weights(D), "steps": log,
+            "modes": _modes(G, D), "noise_batches": [s[0] if s else None for s in G.noise_shapes]}
 
 
 def _composed_run(ns, g_steps=None, real_label=None, max_grad_norm=None):
@@ -392,7 +556,8 @@ def _composed_run(ns, g_steps=None, real_label=None, max_grad_norm=None):
     except Exception:  # noqa: BLE001 - unfinished or broken step functions: judge against the reference only
         return None
     return {"returned": {"d_loss": _loss_info(d_loss), "g_loss": _loss_info(g_loss)},
-            "G_after": _weights(G), "D_after": _weights(D), "steps": log}
+            "G_after": _weights(G), "D_after": _weights(D), "steps": log,
+            "modes": _modes(G, D), "noise_batches": [s[0] if s else None for s in G.noise_shapes]}
 
 
 def _runs(ns, **kwargs) -> dict:
@@ -451,6 +616,22 @@ def _compare_losses(run, target):
             raise Mismatch(f"{key} is {value:.6g}, expected {want:.6g}{extra}")
 
 
+def _compare_noise_batches(run, target):
+    got, want = sorted(set(map(str, run["noise_batches"]))), sorted(set(map(str, target["noise_batches"])))
+    if got != want:
+        raise Mismatch(f"G received noise batches of {', '.join(got) or 'no'} rows for a real batch of {BATCH} "
+                       f"images (expected {', '.join(want)}): generate as many fakes as there are real images, "
+                       "generator_step(G, D, real.shape[0], opt_G), not a fixed batch size")
+
+
+def _compare_modes(run, target):
+    for name in ("G", "D"):
+        if run["modes"][name] != target["modes"][name]:
+            state = "train" if target["modes"][name] else "eval"
+            raise Mismatch(f"after gan_train_step {name} (or one of its layers) is not in {state} mode as it was "
+                           f"before the call: restore {name}.train() after any {name}.eval() inside the step")
+
+
 def _judge_each(compare, what: str):
     """``_judge_against`` for every run of a probe that returns several (one per setting)."""
     single = _judge_against(compare, what)
@@ -507,3 +688,16 @@ def passes_max_grad_norm(ns, inputs):
        hint="pass real_label on to discriminator_step (tolerance 1e-6)")
 def passes_real_label(ns, inputs):
     return _runs(ns, real_label=1.0)
+
+
+@check("gan_train_step", "fake_batch_size", weight=0.5,
+       judge=_judge_against(_compare_noise_batches, "gan_train_step"),
+       hint="generator_step(G, D, real.shape[0], opt_G, ...): as many fakes as real images")
+def fake_batch_size(ns, inputs):
+    return _runs(ns)
+
+
+@check("gan_train_step", "keeps_train_mode", weight=0.5, judge=_judge_against(_compare_modes, "gan_train_step"),
+       hint="G and D are in train mode after the step as before it")
+def train_step_keeps_mode(ns, inputs):
+    return _runs(ns)

@@ -30,6 +30,10 @@ def _init_model() -> nn.Sequential:
         nn.Linear(20, 30),
         nn.LayerNorm(30),
         nn.Embedding(10, 5),
+        nn.Conv1d(3, 4, 3),  # same families, other dimensions: weights_init leaves them alone
+        nn.ConvTranspose1d(4, 3, 3),
+        nn.BatchNorm1d(5),
+        nn.BatchNorm3d(4),
     )
     g = _gen(21)
     with torch.no_grad():
@@ -121,8 +125,9 @@ def _judge_untouched(student, reference):
         got = tensor_of(student[key], key)
         if got.shape != expected.shape or not torch.equal(got, expected):
             raise Mismatch(f"{key} changed: weights_init must leave every module other than Conv2d, ConvTranspose2d "
-                           "and BatchNorm2d untouched (test the module type with isinstance, not a substring of "
-                           "its class name such as 'Norm')")
+                           "and BatchNorm2d untouched (test isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)) and "
+                           "nn.BatchNorm2d; a substring of the class name such as 'Conv' or 'Norm', or the base "
+                           "classes _ConvNd and _BatchNorm, also match Conv1d, BatchNorm1d, LayerNorm...)")
     return Verdict.passed()
 
 
@@ -132,7 +137,10 @@ def other_modules_untouched(ns, inputs):
     model = _initialized(ns)
     return {"the Linear weight": model[3].weight, "the Linear bias": model[3].bias,
             "the LayerNorm weight": model[4].weight, "the LayerNorm bias": model[4].bias,
-            "the Embedding weight": model[5].weight}
+            "the Embedding weight": model[5].weight, "the Conv1d weight": model[6].weight,
+            "the Conv1d bias": model[6].bias, "the ConvTranspose1d weight": model[7].weight,
+            "the BatchNorm1d weight": model[8].weight, "the BatchNorm1d bias": model[8].bias,
+            "the BatchNorm3d weight": model[9].weight}
 
 
 def _judge_no_bias(student, reference):

@@ -123,4 +123,23 @@ MISTAKES = [
         self.decoder = Decoder(latent_dim)
         self.to_latent = nn.Linear(latent_dim, latent_dim)
 """), "structure"),
+    mistake("VAE", "z = mu in eval mode (the test metric needs z sampled)", _vae(forward="""
+        mu, logvar = self.encoder(x)
+        z = reparameterize(mu, logvar) if self.training else mu
+        return self.decoder(z), mu, logvar
+"""), "forward_samples_z_in_eval"),
+    mistake("VAE", "no noise in eval mode (eps = 0 unless training)", _vae(forward="""
+        mu, logvar = self.encoder(x)
+        eps = torch.randn_like(mu) if self.training else torch.zeros_like(mu)
+        return self.decoder(reparameterize(mu, logvar, eps)), mu, logvar
+"""), "forward_samples_z_in_eval"),
+    mistake("VAE", "sample switches to eval() and never back", _vae(sample="""
+        self.eval()
+        device = next(self.parameters()).device if device is None else device
+        return torch.sigmoid(self.decoder(torch.randn(n, self.latent_dim, device=device)))
+"""), "sample_keeps_train_mode"),
+    mistake("VAE", "sample leaves the decoder in eval mode", _vae(sample="""
+        device = next(self.parameters()).device if device is None else device
+        return torch.sigmoid(self.decoder.eval()(torch.randn(n, self.latent_dim, device=device)))
+"""), "sample_keeps_train_mode"),
 ]

@@ -63,6 +63,20 @@ MISTAKES = [
     mistake("discriminator_step", "returns the loss after the update", d_step(
         returned="discriminator_loss(D(real), D(fake), real_label=real_label).detach()"),
             "loss_and_update", "uses_real_label"),
+    mistake("discriminator_step", "uniform noise in [-1, 1]", d_step().replace(
+        "sample_noise(real.shape[0], noise_dim, device=real.device)",
+        "torch.rand(real.shape[0], noise_dim, device=real.device) * 2 - 1"), "noise_standard_normal"),
+    mistake("discriminator_step", "one noise vector repeated over the batch", d_step().replace(
+        "sample_noise(real.shape[0], noise_dim, device=real.device)",
+        "sample_noise(1, noise_dim, device=real.device).expand(real.shape[0], -1)"), "noise_standard_normal"),
+    mistake("discriminator_step", "noise created on the CPU (no device=)", d_step().replace(
+        "sample_noise(real.shape[0], noise_dim, device=real.device)", "torch.randn(real.shape[0], noise_dim)"),
+            "noise_on_input_device"),
+    mistake("discriminator_step", "switches G to eval() and never back to train()", d_step(
+        fake="G(z).detach(); G.eval()"), "keeps_train_mode"),
+    mistake("discriminator_step", "clips every parameter to max_grad_norm on its own", d_step(
+        clip="if max_grad_norm is not None: [nn.utils.clip_grad_norm_(p, max_grad_norm) for p in D.parameters()]"),
+            "clips_before_step"),
     # ---------------------------------------------------------------- generator_step
     mistake("generator_step", "fake batch detached: G gets no gradient", g_step(loss="generator_loss(D(G(z).detach()))"),
             "loss_and_update", "zero_grad_before_backward", "clips_before_step"),
@@ -79,6 +93,22 @@ MISTAKES = [
     mistake("generator_step", "ignores batch_size and noise_dim", g_step().replace(
         "sample_noise(batch_size, noise_dim,", "sample_noise(128, 100,"), "noise_shape"),
     mistake("generator_step", "returns the loss with its graph", g_step(returned="g_loss"), "returns_detached_scalar"),
+    mistake("generator_step", "uniform noise in [-1, 1], on the CPU", g_step().replace(
+        "sample_noise(batch_size, noise_dim, device=next(G.parameters()).device)",
+        "torch.rand(batch_size, noise_dim) * 2 - 1"), "noise_standard_normal", "noise_on_input_device"),
+    mistake("generator_step", "uniform noise in [0, 1)", g_step().replace(
+        "sample_noise(batch_size, noise_dim, device=next(G.parameters()).device)",
+        "torch.rand(batch_size, noise_dim, device=next(G.parameters()).device)"), "noise_standard_normal"),
+    mistake("generator_step", "reseeds the global RNG every step (same noise each call)", g_step(
+        zero_grad="opt_G.zero_grad(); torch.manual_seed(0); z = sample_noise(batch_size, noise_dim, "
+                  "device=next(G.parameters()).device)"), "noise_standard_normal"),
+    mistake("generator_step", "noise created on the CPU (no device=)", g_step().replace(
+        "device=next(G.parameters()).device", "device=None"), "noise_on_input_device"),
+    mistake("generator_step", "D.eval() in the step, never back to train()", g_step(before="D.eval()"),
+            "keeps_train_mode"),
+    mistake("generator_step", "clips every parameter to max_grad_norm on its own", g_step(
+        clip="if max_grad_norm is not None:\n        for p in G.parameters(): nn.utils.clip_grad_norm_(p, max_grad_norm)"),
+            "clips_before_step"),
     # ---------------------------------------------------------------- gan_train_step
     mistake("gan_train_step", "updates G once whatever g_steps", """
 def gan_train_step(G, D, real, opt_G, opt_D, g_steps=2, real_label=0.9, max_grad_norm=None):
@@ -133,4 +163,26 @@ def gan_train_step(G, D, real, opt_G, opt_D, g_steps=2, real_label=0.9, max_grad
         g_loss = generator_step(G, D, real.shape[0], opt_G, max_grad_norm=max_grad_norm)
     return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
 """, "returned_losses"),
+    mistake("gan_train_step", "fixed fake batch of 128 instead of real.shape[0]", """
+def gan_train_step(G, D, real, opt_G, opt_D, g_steps=2, real_label=0.9, max_grad_norm=None):
+    d_loss = discriminator_step(G, D, real, opt_D, real_label=real_label, max_grad_norm=max_grad_norm)
+    for _ in range(g_steps):
+        g_loss = generator_step(G, D, 128, opt_G, max_grad_norm=max_grad_norm)
+    return {"d_loss": d_loss, "g_loss": g_loss}
+""", "fake_batch_size"),
+    mistake("gan_train_step", "inline D update with G.eval(), never back to train()", """
+def gan_train_step(G, D, real, opt_G, opt_D, g_steps=2, real_label=0.9, max_grad_norm=None):
+    G.eval()
+    with torch.no_grad():
+        fake = G(sample_noise(real.shape[0], device=real.device))
+    opt_D.zero_grad()
+    d_loss = discriminator_loss(D(real), D(fake), real_label=real_label)
+    d_loss.backward()
+    if max_grad_norm is not None:
+        nn.utils.clip_grad_norm_(D.parameters(), max_grad_norm)
+    opt_D.step()
+    for _ in range(g_steps):
+        g_loss = generator_step(G, D, real.shape[0], opt_G, max_grad_norm=max_grad_norm)
+    return {"d_loss": d_loss.detach(), "g_loss": g_loss}
+""", "keeps_train_mode"),
 ]

@@ -40,7 +40,7 @@ def weights_init(module):
     elif classname.find("BatchNorm") != -1:
         module.weight.data.normal_(1.0, 0.02)
         module.bias.data.fill_(0)
-""", "conv_biases_zero"),
+""", "conv_biases_zero", "other_modules_untouched"),
     mistake("weights_init", "BatchNorm weight N(0, 0.02)", """
 def weights_init(module):
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
@@ -78,6 +78,26 @@ def weights_init(module):
         if module.bias is not None:
             nn.init.zeros_(module.bias)
     elif "Norm" in name:
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+""", "other_modules_untouched"),
+    mistake("weights_init", "base classes _ConvNd/_BatchNorm catch Conv1d and BatchNorm1d", """
+def weights_init(module):
+    if isinstance(module, nn.modules.conv._ConvNd):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+""", "other_modules_untouched"),
+    mistake("weights_init", "BatchNorm of any dimension (BatchNorm1d too)", """
+def weights_init(module):
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
 """, "other_modules_untouched"),

@@ -107,6 +107,10 @@ def run_job(job: dict, channel: Channel) -> None:
             if isinstance(err, KeyboardInterrupt):
                 raise
             status, message = describe_exception(err)
+            try:
+                message += loaded.note_for(err)  # an undefined name the loader explains (a skipped statement)
+            except Exception:  # noqa: BLE001 - a note must never cost the result
+                pass
             if isinstance(err, SystemExit):
                 status, message = "error", "called sys.exit() / exit() while being graded"
             channel.send(event="result", id=check_id, status=status, message=message)

@@ -166,3 +166,129 @@ def test_setup_imports_lists_only_the_setup_cells_imports(notebook_factory):
         ("code", "import json\ndef to_tanh_range(x):\n    return 2 * x - 1", answer("to_tanh_range")),
     ], META)
     assert setup_imports(read_notebook(nb)) == ["torch", "torch.nn.functional", "vaegan.data"]
+
+
+# ---------------------------------------------------------------- what runs outside the answer cells
+HELPER_CELLS = [
+    ("code", "import torch", SETUP),
+    ("code", "def _kl_terms(mu, logvar):\n    return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar)", None),
+    ("code", "def kl_divergence(mu, logvar):\n    return _kl_terms(mu, logvar).sum(dim=1)", answer("kl_divergence")),
+    ("code", "check('kl_divergence', globals())", {"nbgrader": {"grade": True, "points": 4},
+                                                "course": {"item": "kl_divergence", "role": "selfcheck"}}),
+]
+
+
+def _strip_metadata(cells):
+    return [(kind, source, None) for kind, source, _ in cells if "check(" not in source]
+
+
+def test_helper_defined_in_a_cell_the_student_added_counts(notebook_factory):
+    nb = notebook_factory("a.ipynb", HELPER_CELLS, {"course": {"exercise": "03_kl_and_elbo"}})
+    loaded = load_notebook(nb)
+    assert loaded.mode == "metadata" and not loaded.errors
+    zeros = loaded.module.torch.zeros(2, 3)
+    assert loaded.module.kl_divergence(zeros, zeros).tolist() == [0.0, 0.0]
+
+
+def test_metadata_and_fallback_modes_agree_on_a_helper_in_an_added_cell(notebook_factory, tmp_path):
+    with_meta = notebook_factory("a.ipynb", HELPER_CELLS, {"course": {"exercise": "03_kl_and_elbo"}})
+    stripped = notebook_factory("03_kl_and_elbo.ipynb", _strip_metadata(HELPER_CELLS), folder=tmp_path / "s")
+    results = []
+    for path in (with_meta, stripped):
+        loaded = load_notebook(path)
+        mu, logvar = loaded.module.torch.tensor([[1.0, 0.0]]), loaded.module.torch.tensor([[0.0, 2.0]])
+        results.append((loaded.errors, loaded.module.kl_divergence(mu, logvar).tolist()))
+    assert [load_notebook(p).mode for p in (with_meta, stripped)] == ["metadata", "fallback"]
+    assert results[0] == results[1] and not results[0][0]
+
+
+@pytest.mark.parametrize("where", ["answer", "added"])
+def test_loop_building_a_constant_that_a_class_reads_runs(notebook_factory, where):
+    build = "SPEC = []\nfor width in (8, 16, 32):\n    SPEC.append(width)\nWIDEST = max(SPEC)\n"
+    model = "class Encoder:\n    def __init__(self):\n        self.widths = list(SPEC) + [WIDEST]"
+    cells = ([("code", build + model, answer("Encoder"))] if where == "answer" else
+             [("code", build, None), ("code", model, answer("Encoder"))])
+    loaded = load_notebook(notebook_factory("a.ipynb", cells, {"course": {"exercise": "01_encoder"}}))
+    assert not loaded.errors and loaded.module.Encoder().widths == [8, 16, 32, 32]
+    assert not loaded.skipped
+
+
+def test_training_loops_and_demo_calls_are_skipped_and_recorded(notebook_factory, tmp_path):
+    marker = tmp_path / "ran"
+    nb = notebook_factory("a.ipynb", [
+        ("code", "import torch", SETUP),
+        ("code", "def to_tanh_range(x):\n    return 2 * x - 1\n"
+                 "for epoch in range(10**12):\n    loss = to_tanh_range(epoch)\n"
+                 "with open(%r, 'w') as f:\n    f.write('x')\n"
+                 "torch.manual_seed(0)\nprint('demo')" % str(marker), answer("to_tanh_range")),
+    ], META)
+    loaded = load_notebook(nb)
+    assert not loaded.errors and not marker.exists() and not hasattr(loaded.module, "loss")
+    assert loaded.skipped_lines(1) == [3, 5, 7, 8]
+    assert {s.kind for s in loaded.skipped} == {"for loop", "with block", "expression"}
+    assert "loss" in loaded.skipped[0].names
+
+
+def test_course_demo_and_self_check_cells_still_do_not_run(notebook_factory, tmp_path):
+    marker = tmp_path / "demo_ran"
+    nb = notebook_factory("a.ipynb", [
+        ("code", "import torch", SETUP),
+        ("code", "def to_tanh_range(x):\n    return 2 * x - 1", answer("to_tanh_range")),
+        ("code", "def to_tanh_range(x):\n    return 99\nopen(%r, 'w')" % str(marker),
+         {"nbgrader": {"grade": True, "solution": False, "points": 3},
+          "course": {"item": "to_tanh_range", "role": "selfcheck"}}),
+        ("code", f"history = open({str(marker)!r}, 'w')\nmodel = torch.nn.Linear(2, 2)\n"
+                 "for step in range(10**12):\n    model.zero_grad()\nprint(history)", None),  # a demo
+    ], META)
+    loaded = load_notebook(nb)
+    assert not loaded.errors and loaded.module.to_tanh_range(1) == 1
+    assert not marker.exists() and not hasattr(loaded.module, "model")
+    assert loaded.cells == [0, 1] and loaded.skipped_lines(3) == [1, 2, 3, 5]
+
+
+def test_course_notebooks_demo_cells_add_nothing_to_the_module():
+    root = Path(__file__).resolve().parents[1]
+    loaded = load_notebook(root / "solutions" / "10_gan_training.ipynb")
+    assert not loaded.errors
+    assert not {"G", "D", "train", "batches", "opt_G", "steps", "losses"} & set(vars(loaded.module))
+    assert "for loop" in {s.kind for s in loaded.skipped}  # the demo training loop: recorded, not run
+
+
+def test_pathological_source_is_an_error_of_that_cell_only(notebook_factory):
+    nb = notebook_factory("a.ipynb", [
+        ("code", "x = " + "-" * 100_000 + "1", answer("count_parameters")),
+        ("code", "y = " + "f" + "(1)" * 50_000, None),
+        ("code", "def to_tanh_range(x):\n    return 2 * x - 1", answer("to_tanh_range")),
+    ], META)
+    loaded = load_notebook(nb)
+    assert loaded.module.to_tanh_range(0) == -1
+    assert [e.cell for e in loaded.errors] == [0, 1]
+    assert all("could not parse this cell" in e.message and "too deeply" in e.message for e in loaded.errors)
+
+
+def test_a_name_error_for_a_skipped_statement_says_why(notebook_factory):
+    nb = notebook_factory("a.ipynb", [
+        ("code", "BASE = int('1')\nSCALE = int('2')", None),  # no definition reads them: not run
+        ("code", "def to_tanh_range(x):\n    return eval('SCALE') * x - 1\nOFFSET = BASE + 1",
+         answer("to_tanh_range")),
+    ], META)
+    loaded = load_notebook(nb)
+    message = loaded.errors[0].message
+    assert "NameError" in message and "(line 3)" in message and "cell 1, line 1 (assignment)" in message
+    with pytest.raises(NameError) as caught:
+        loaded.module.to_tanh_range(1)
+    note = loaded.note_for(caught.value)
+    assert "cell 1, line 2 (assignment)" in note and "sets SCALE" in note
+    assert loaded.note_for("name 'SCALE' is not defined") == note and loaded.note_for("unrelated") == ""
+    assert loaded.note_for(ValueError("SCALE")) == "" and loaded.note_for("SCALE") == note
+
+
+def test_a_name_error_for_a_helper_whose_cell_failed_names_that_cell(notebook_factory):
+    nb = notebook_factory("a.ipynb", [
+        ("code", "def helper(x, scale=undefined_default):\n    return x", None),
+        ("code", "def to_tanh_range(x):\n    return helper(x)", answer("to_tanh_range")),
+    ], META)
+    loaded = load_notebook(nb)
+    with pytest.raises(NameError) as caught:
+        loaded.module.to_tanh_range(1)
+    assert "cell 1, which defines helper, did not load" in loaded.note_for(caught.value)

@@ -1,14 +1,32 @@
-"""Notebook loader: run only a notebook's setup and graded answer cells into a fresh module.
+"""Notebook loader: run a notebook's setup cells and the definitions of every other cell into a fresh module.
 
-Selection (no demos, training loops or self-checks ever run):
+Which cells, in notebook order:
 
 * cells tagged ``setup`` (imports, code given from earlier lessons) run as written;
-* graded answer cells (nbgrader ``solution: true``) run with their top-level statements
-  filtered to definitions, imports, assignments and ``if``/``try`` blocks — a training loop
-  or a demo call left at top level is skipped;
-* when an editor stripped that metadata: the cells that define an expected name are the
-  answer cells, and the other cells contribute only imports, definitions and simple
-  assignments.
+* the course's own self-check cells (nbgrader or ``course`` metadata, not setup or answer) never run;
+* graded answer cells (nbgrader ``solution: true``) and every cell without course metadata (the
+  course's demos and any cell the student added) run filtered, one rule for all of them below.
+  When an editor stripped the metadata, the cells that define an expected name are the answer
+  cells and the others are treated like cells without course metadata, so a notebook grades the
+  same with or without its metadata.
+
+Which top-level statements of a filtered cell (demos, training loops and plots never run):
+
+* always: imports, ``def``/``class``, docstrings, ``pass``/``global``, assignments of literals
+  (``SCALE = 2``, ``SPEC = [(1, 8), (8, 16)]``); in answer cells also every assignment and
+  ``if``/``try`` block (as before);
+* only when needed: other assignments, ``for``/``while``/``with``/``if``/``try`` blocks and method
+  calls such as ``SPEC.append(...)`` run when a function or class defined in the notebook (or a
+  graded name) reads a module-level name they set, directly or through other such statements (a
+  backward slice from the definitions). ``SPEC = []`` plus a loop filling it for a class runs; a
+  training loop, ``history = fit(...)`` or ``model = VAE()`` that no definition reads does not;
+* never: other expression statements (``print(...)``, ``plt.show()``, ``train(model)``), ``assert``, ``del``.
+
+Nothing is dropped silently: ``LoadedNotebook.skipped`` lists each statement left out (cell, line,
+names it would set), and ``LoadedNotebook.note_for(name_error)`` turns a later ``NameError`` into a
+note naming the statement (or the failed cell) responsible; load-time NameErrors carry it already.
+A cell that does not parse (a syntax error, or a parser ``MemoryError``/``RecursionError`` on
+pathological source) is reported for that cell only; the other cells still load.
 
 Shared by the autograder worker, the capstone command, the lessons and the tests.
 """
@@ -25,10 +43,6 @@ from .curriculum import EXERCISES, slug_from_filename
 
 SETUP_TAGS = ("setup", "given")
 MAX_NOTEBOOK_BYTES = 50 * 2**20
-_KEEP_IN_ANSWERS = (
-    ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
-    ast.Assign, ast.AnnAssign, ast.AugAssign, ast.If, ast.Try, ast.Pass, ast.Global,
-)
 _CELL_MAGICS_KEPT = ("%%time", "%%timeit", "%%capture")
 
 
@@ -46,12 +60,27 @@ class CellError:
 
 
 @dataclass
+class SkippedStatement:
+    """A top-level statement of a loaded cell that the loader did not run, and the names it would set."""
+
+    cell: int  # 0-based index of the cell in the notebook
+    line: int  # 1-based line inside the cell
+    kind: str  # "for loop", "assignment", "expression", ...
+    names: tuple[str, ...]
+
+
+@dataclass
 class LoadedNotebook:
     module: types.ModuleType
     exercise: str | None
     mode: str  # "metadata" or "fallback"
     cells: list[int] = field(default_factory=list)  # indices of the executed code cells
     errors: list[CellError] = field(default_factory=list)
+    skipped: list[SkippedStatement] = field(default_factory=list)  # top-level statements not run
+
+    def skipped_lines(self, cell: int) -> list[int]:
+        """Lines (1-based) of the top-level statements of cell ``cell`` (0-based) that were not run."""
+        return [s.line for s in self.skipped if s.cell == cell]
 
     def missing(self, names) -> list[str]:
         return [n for n in names if not hasattr(self.module, n)]
@@ -62,6 +91,35 @@ class LoadedNotebook:
             if name in err.names:
                 return err
         return None
+
+    def note_for(self, failure) -> str:
+        """A note to append to a failure about an undefined name, or ``""`` when loading does not explain it.
+
+        ``failure``: a ``NameError``, its message (``name 'SPEC' is not defined``) or the name itself.
+        The note says which cell meant to define the name and failed, or which top-level statement
+        that sets it the loader did not run (and why).
+        """
+        if isinstance(failure, BaseException):
+            if not isinstance(failure, NameError):
+                return ""
+            name = getattr(failure, "name", None)
+        else:
+            name = str(failure) if str(failure).isidentifier() else None
+        if name is None:
+            found = re.search(r"name '(\w+)' is not defined", str(failure))
+            name = found.group(1) if found else None
+        if not name:
+            return ""
+        err = self.error_for(name)
+        if err is not None:
+            return f" (note: cell {err.cell + 1}, which defines {name}, did not load: {err.message})"
+        setters = [s for s in self.skipped if name in s.names]
+        if not setters:
+            return ""
+        where = "; ".join(f"cell {s.cell + 1}, line {s.line} ({s.kind})" for s in setters[:3])
+        return (f" (note: the grader did not run the top-level code that sets {name}: {where}. It runs imports, "
+                f"definitions, literal assignments, assignments in answer cells, and other top-level code only "
+                f"when a function or class needs a name it sets; set {name} in an answer cell or inside a function)")
 
 
 # ---------------------------------------------------------------- reading
@@ -166,6 +224,21 @@ def strip_magics(source: str) -> str | None:
     return "\n".join(cleaned)
 
 
+_TOO_DEEP = ("Python could not parse this cell ({error}: an expression is nested or chained too deeply); "
+             "split it into smaller statements")
+
+
+def _parse(source: str) -> tuple[ast.Module | None, SyntaxError | None, str | None]:
+    """``(tree, syntax_error, other_reason)``: pathological sources (``x = ------...1``) make the parser
+    itself give up with ``MemoryError``/``RecursionError``; that is reported like a syntax error."""
+    try:
+        return ast.parse(source), None, None
+    except SyntaxError as err:
+        return None, err, None
+    except (MemoryError, RecursionError, ValueError) as err:
+        return None, None, _TOO_DEEP.format(error=err.__class__.__name__)
+
+
 def _defined_names(tree: ast.Module) -> set[str]:
     names = set()
     for node in tree.body:
@@ -184,37 +257,172 @@ def _guess_names(source: str) -> set[str]:
     return {a or b for a, b in re.findall(pattern, source, re.M)}
 
 
-def _simple_value(node: ast.AST) -> bool:
-    """Constants, names, attributes, lambdas and containers of them: safe to evaluate."""
-    if isinstance(node, (ast.Constant, ast.Name, ast.Lambda)):
-        return True
-    if isinstance(node, ast.Attribute):
-        return _simple_value(node.value)
-    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
-        return all(_simple_value(e) for e in node.elts)
-    if isinstance(node, ast.Dict):
-        return all(_simple_value(v) for v in [*node.keys, *node.values] if v is not None)
-    if isinstance(node, (ast.UnaryOp, ast.BinOp)):
-        return all(_simple_value(c) for c in ast.iter_child_nodes(node) if isinstance(c, ast.expr))
-    return False
+# Which names a statement reads and sets, scope-aware enough to tell a module-level ``SPEC`` from a
+# function's local ``loss``: a backward slice from the definitions decides which top-level code runs.
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
-def _keep_answer(node: ast.stmt) -> bool:
+def _base_name(node: ast.AST) -> str | None:
+    """``SPEC`` for ``SPEC``, ``SPEC[0].x``, ``SPEC.layers``; ``None`` for ``f(x).y`` (no name at the root)."""
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _called_on(node: ast.AST) -> str | None:
+    """``SPEC`` for the statement ``SPEC.append(x)``: the name a method called as a statement may change."""
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Attribute):
+        return _base_name(node.value.func.value)
+    return None
+
+
+def _scan(nodes) -> tuple[set[str], set[str], set[str]]:
+    """``(reads, binds, mutates)`` of ``nodes`` in their own scope; nested scopes add their free reads.
+
+    ``mutates``: names whose object is changed in place (``X[k] = v``, ``X.a = v``, a statement ``X.append(v)``).
+    """
+    reads, binds, mutates = set(), set(), set()
+    todo = list(nodes)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, _DEFS):
+            binds.add(node.name)
+            reads |= _free_reads(node)
+            continue
+        if isinstance(node, (*_FUNCTIONS, *_COMPREHENSIONS)):
+            reads |= _free_reads(node)
+            continue
+        if isinstance(node, ast.Name):
+            (reads if isinstance(node.ctx, ast.Load) else binds).add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            binds |= {(a.asname or a.name).split(".")[0] for a in node.names if a.name != "*"}
+        elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
+            binds.add(node.name)
+        elif isinstance(node, (ast.Attribute, ast.Subscript)) and not isinstance(node.ctx, ast.Load):
+            mutates.add(_base_name(node))
+        elif isinstance(node, ast.Expr):
+            mutates.add(_called_on(node))
+        todo.extend(ast.iter_child_nodes(node))
+    mutates.discard(None)
+    return reads, binds, mutates
+
+
+def _free_reads(node: ast.AST) -> set[str]:
+    """Names a function, lambda, class or comprehension reads from the enclosing (module) scope."""
+    if isinstance(node, ast.ClassDef):
+        outer, _, _ = _scan([*node.bases, *node.keywords, *node.decorator_list])
+        reads, binds, _ = _scan(node.body)
+        return outer | (reads - binds)
+    if isinstance(node, _COMPREHENSIONS):
+        reads, binds, _ = _scan(list(ast.iter_child_nodes(node)))
+        return reads - binds
+    args = node.args
+    params = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+    params = {a.arg for a in params if a is not None}
+    annotations = [a.annotation for a in [*args.posonlyargs, *args.args, *args.kwonlyargs] if a.annotation]
+    outside = [*args.defaults, *(d for d in args.kw_defaults if d is not None), *annotations]
+    if isinstance(node, ast.Lambda):
+        body = [node.body]
+    else:
+        body = node.body
+        outside += [*node.decorator_list, *([node.returns] if node.returns else [])]
+    outer, _, _ = _scan(outside)
+    reads, binds, _ = _scan(body)
+    declared = {n for stmt in body for sub in ast.walk(stmt) if isinstance(sub, ast.Global) for n in sub.names}
+    return outer | (reads - ((binds | params) - declared))
+
+
+_ALWAYS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Pass, ast.Global)
+_TRY = (ast.Try, ast.TryStar) if hasattr(ast, "TryStar") else (ast.Try,)
+_ANSWER_ALWAYS = (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.If, *_TRY)
+_BLOCKS = (ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.If, *_TRY)
+_IF_NEEDED = (ast.Assign, ast.AnnAssign, ast.AugAssign, *_BLOCKS)
+_KIND = {ast.For: "for loop", ast.AsyncFor: "for loop", ast.While: "while loop", ast.With: "with block",
+         ast.AsyncWith: "with block", ast.If: "if block", ast.Assign: "assignment", ast.AnnAssign: "assignment",
+         ast.AugAssign: "assignment", ast.Expr: "expression", ast.Assert: "assert", ast.Delete: "del statement",
+         **{t: "try block" for t in _TRY}}
+
+
+def _literal_assignment(node: ast.stmt) -> bool:
+    """``NAME = <literal>`` (numbers, strings, containers of them): it can neither fail nor take time."""
+    if isinstance(node, ast.Assign):
+        targets, value = node.targets, node.value
+    elif isinstance(node, ast.AnnAssign):
+        targets, value = [node.target], node.value
+    else:
+        return False
+    literal = (ast.Constant, ast.Tuple, ast.List, ast.Set, ast.Dict, ast.UnaryOp, ast.unaryop, ast.expr_context)
+    return (value is None or all(isinstance(n, literal) for n in ast.walk(value))) and all(
+        isinstance(n, (ast.Name, ast.Tuple, ast.List, ast.expr_context)) for t in targets for n in ast.walk(t))
+
+
+def _policy(node: ast.stmt, answer: bool) -> str:
+    """``"run"``, ``"if_needed"`` (only when a definition depends on what it sets) or ``"skip"``."""
+    if isinstance(node, _ALWAYS):
+        return "run"
     if isinstance(node, ast.Expr):
-        return isinstance(node.value, ast.Constant)  # docstrings only, no demo calls
-    return isinstance(node, _KEEP_IN_ANSWERS)
+        if isinstance(node.value, ast.Constant):
+            return "run"  # a docstring
+        return "if_needed" if _called_on(node) else "skip"  # SPEC.append(...) may build; print(...) never does
+    if _literal_assignment(node):
+        return "run"
+    if answer and isinstance(node, _ANSWER_ALWAYS):
+        return "run"
+    return "if_needed" if isinstance(node, _IF_NEEDED) else "skip"
 
 
-def _keep_context(node: ast.stmt) -> bool:
-    if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        return True
-    if isinstance(node, (ast.Assign, ast.AnnAssign)):
-        return node.value is not None and _simple_value(node.value)
-    return False
+def _top_definitions(node: ast.stmt):
+    """Function and class definitions at module scope inside ``node`` (itself, or within a block)."""
+    if isinstance(node, _DEFS):
+        yield node
+    elif isinstance(node, _BLOCKS):
+        children = [*node.body, *getattr(node, "orelse", []), *getattr(node, "finalbody", [])]
+        children += [stmt for handler in getattr(node, "handlers", []) for stmt in handler.body]
+        for child in children:
+            yield from _top_definitions(child)
 
 
-def _filtered(tree: ast.Module, keep) -> ast.Module:
-    return ast.Module(body=[n for n in tree.body if keep(n)], type_ignores=[])
+@dataclass
+class _Statement:
+    cell: int
+    node: ast.stmt
+    policy: str
+    reads: set[str]
+    writes: set[str]
+    seeds: set[str]  # what its function/class definitions read: always needed when it runs
+
+
+def _analyse(cell: int, tree: ast.Module, answer: bool) -> list[_Statement]:
+    statements = []
+    for node in tree.body:
+        reads, binds, mutates = _scan([node])
+        if isinstance(node, _BLOCKS):
+            reads -= binds  # a loop's own counters and temporaries are not needed from elsewhere
+        seeds = set().union(*(_free_reads(d) for d in _top_definitions(node)))
+        statements.append(_Statement(cell, node, _policy(node, answer), reads, binds | mutates, seeds))
+    return statements
+
+
+def _slice(statements: list[_Statement], expected, imported: set[str]) -> set[int]:
+    """Ids of the ``if_needed`` statements that set a name a running definition (or a graded name) needs."""
+    writers: dict[str, list[_Statement]] = {}
+    for stmt in statements:
+        if stmt.policy != "skip":
+            for name in stmt.writes - (imported if stmt.policy == "if_needed" else set()):
+                writers.setdefault(name, []).append(stmt)
+    needed = set(expected).union(*(s.seeds for s in statements if s.policy == "run"))
+    queue, done = list(needed), set()
+    while queue:
+        for stmt in writers.get(queue.pop(), ()):
+            if id(stmt) in done:
+                continue
+            done.add(id(stmt))
+            fresh = (stmt.reads | stmt.seeds) - needed
+            needed |= fresh
+            queue.extend(fresh)
+    return {id(s) for s in statements if s.policy == "if_needed" and id(s) in done}
 
 
 @dataclass
@@ -236,39 +444,71 @@ def _is_setup(cell) -> bool:
     return isinstance(tags, list) and any(t in SETUP_TAGS for t in tags)
 
 
-def select_cells(nb, expected: tuple[str, ...] = ()) -> tuple[list[_Selected], str]:
-    """The cells to execute, in notebook order, and the mode used to find them."""
+def _is_course_cell(cell) -> bool:
+    """Cells the course wrote and marked: setup, answer, self-check (nbgrader or ``course`` metadata)."""
+    meta = cell.get("metadata", {})
+    return _is_setup(cell) or any(isinstance(meta.get(key), dict) for key in ("nbgrader", "course"))
+
+
+def _plan(nb, expected: tuple[str, ...] = ()) -> tuple[list[_Selected], str, list[SkippedStatement]]:
+    """The cells to execute (in notebook order), the mode, and the top-level statements left out."""
     code = [(i, c) for i, c in enumerate(nb["cells"]) if isinstance(c, dict) and c.get("cell_type") == "code"]
     has_metadata = any(_is_answer(c) or _is_setup(c) for _, c in code)
     mode = "metadata" if has_metadata else "fallback"
-    selected = []
+    plans = []  # (index, source, kind, tree, statements)
+    selected: list[_Selected] = []
     for index, cell in code:
+        if has_metadata and _is_course_cell(cell) and not (_is_answer(cell) or _is_setup(cell)):
+            continue  # the course's own self-check cells
         source = strip_magics(_cell_source(cell))
         if source is None:
             continue
-        try:
-            tree = ast.parse(source)
-        except SyntaxError as err:
-            if has_metadata and not (_is_answer(cell) or _is_setup(cell)):
-                continue
+        kind = "setup" if has_metadata and _is_setup(cell) else "answer" if has_metadata and _is_answer(cell) else "other"
+        tree, err, reason = _parse(source)
+        if tree is not None:
+            try:
+                if not has_metadata and _defined_names(tree) & set(expected):
+                    kind = "answer"
+                statements = [] if kind == "setup" else _analyse(index, tree, kind == "answer")
+            except (RecursionError, MemoryError) as failure:
+                tree, reason = None, _TOO_DEEP.format(error=failure.__class__.__name__)
+        if tree is None:
             names = _guess_names(source)
-            if has_metadata or names & set(expected):
-                where = f"line {err.lineno}" if err.lineno else "somewhere"
-                selected.append(_Selected(index, source, None, tuple(sorted(names)),
-                                          f"SyntaxError in cell {index + 1}, {where}: {err.msg}"))
+            if kind != "other" or names:
+                where = f"line {err.lineno}" if err is not None and err.lineno else "somewhere"
+                message = (f"SyntaxError in cell {index + 1}, {where}: {err.msg}" if err is not None
+                           else f"cell {index + 1}: {reason}")
+                selected.append(_Selected(index, source, None, tuple(sorted(names)), message))
             continue
-        names = _defined_names(tree)
-        if has_metadata:
-            if _is_setup(cell):
-                selected.append(_Selected(index, source, None, tuple(sorted(names))))
-            elif _is_answer(cell):
-                selected.append(_Selected(index, source, _filtered(tree, _keep_answer), tuple(sorted(names))))
-        elif names & set(expected):
-            selected.append(_Selected(index, source, _filtered(tree, _keep_answer), tuple(sorted(names))))
-        else:
-            kept = _filtered(tree, _keep_context)
-            if kept.body:
-                selected.append(_Selected(index, source, kept, tuple(sorted(_defined_names(kept)))))
+        plans.append((index, source, kind, tree, statements))
+    everything = [s for *_, statements in plans for s in statements]
+    imported = set()  # module names: ``torch.manual_seed(0)`` builds nothing a definition needs
+    for _, _, _, tree, _ in plans:
+        for node in tree.body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                imported |= _scan([node])[1]
+    wanted = _slice(everything, expected, imported)
+    skipped = []
+    for index, source, kind, tree, statements in plans:
+        if kind == "setup":
+            selected.append(_Selected(index, source, None, tuple(sorted(_defined_names(tree)))))
+            continue
+        keep = [s.node for s in statements if s.policy == "run" or id(s) in wanted]
+        kept_ids = {id(node) for node in keep}
+        skipped += [SkippedStatement(index, s.node.lineno, _KIND.get(type(s.node), type(s.node).__name__.lower()),
+                                     tuple(sorted(s.writes))) for s in statements if id(s.node) not in kept_ids]
+        kept = ast.Module(body=keep, type_ignores=[])
+        if kind == "answer":
+            selected.append(_Selected(index, source, kept, tuple(sorted(_defined_names(tree)))))
+        elif keep:
+            selected.append(_Selected(index, source, kept, tuple(sorted(_defined_names(kept)))))
+    selected.sort(key=lambda s: s.index)
+    return selected, mode, skipped
+
+
+def select_cells(nb, expected: tuple[str, ...] = ()) -> tuple[list[_Selected], str]:
+    """The cells to execute, in notebook order, and the mode used to find them."""
+    selected, mode, _ = _plan(nb, expected)
     return selected, mode
 
 
@@ -278,9 +518,8 @@ def setup_imports(nb) -> list[str]:
     for cell in nb.get("cells", []):
         if not (isinstance(cell, dict) and cell.get("cell_type") == "code" and _is_setup(cell)):
             continue
-        try:
-            tree = ast.parse(strip_magics(_cell_source(cell)) or "")
-        except SyntaxError:
+        tree = _parse(strip_magics(_cell_source(cell)) or "")[0]
+        if tree is None:
             continue
         for node in tree.body:
             if isinstance(node, ast.Import):
@@ -321,10 +560,10 @@ def load_notebook(path: str | Path, exercise: str | None = None, strict: bool = 
     nb = read_notebook(path)
     slug = exercise or exercise_of(nb, path)
     expected = EXERCISES.get(slug, ())
-    selected, mode = select_cells(nb, expected)
+    selected, mode, skipped = _plan(nb, expected)
     module = types.ModuleType(module_name or f"notebook_{slug}")
     module.__file__ = str(path)
-    loaded = LoadedNotebook(module, slug, mode)
+    loaded = LoadedNotebook(module, slug, mode, skipped=skipped)
     for cell in selected:
         loaded.cells.append(cell.index)
         filename = f"{path.name}[cell {cell.index + 1}]"
@@ -345,6 +584,8 @@ def load_notebook(path: str | Path, exercise: str | None = None, strict: bool = 
                 message = f"cell {cell.index + 1} tried to stop the program ({err.__class__.__name__})"
             except BaseException as err:  # noqa: BLE001 - report any failure of student code
                 message = f"cell {cell.index + 1} raised {_short_error(err, filename)}"
+                if isinstance(err, NameError):
+                    message += loaded.note_for(err)
         loaded.errors.append(CellError(cell.index, cell.names, message))
         if strict:
             raise NotebookLoadError(f"{path.name}: {message}")
@@ -374,9 +615,8 @@ def source_of(slug: str, name: str, root: str | Path | None = None) -> str:
         if cell.get("cell_type") != "code":
             continue
         source = _cell_source(cell)
-        try:
-            tree = ast.parse(strip_magics(source) or "")
-        except SyntaxError:
+        tree = _parse(strip_magics(source) or "")[0]
+        if tree is None:
             continue
         if name in _defined_names(tree):
             return "\n".join(ln for ln in source.splitlines() if "### BEGIN SOLUTION" not in ln

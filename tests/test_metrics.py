@@ -281,3 +281,14 @@ def test_graded_formulas_come_from_the_solution_notebook():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no warning escapes for a singular product
         assert np.isfinite(metrics.frechet_distance(np.zeros(3), np.zeros((3, 3)), np.ones(3), np.eye(3)))
+
+
+def test_the_evaluator_trains_inside_no_grad(splits, tmp_path):
+    """A first evaluation often runs under torch.no_grad() (after sampling): training must still happen."""
+    with torch.no_grad():
+        inside = tiny(splits, tmp_path / "inside")
+    clear_loaded_evaluators()
+    outside = tiny(splits, tmp_path / "outside")
+    assert inside.test_accuracy == outside.test_accuracy  # the same seeded training, not an untrained net
+    for a, b in zip(inside.net.state_dict().values(), outside.net.state_dict().values()):
+        assert torch.equal(a, b)

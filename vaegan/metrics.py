@@ -191,11 +191,13 @@ def train_evaluator(train: ImageData, test: ImageData, recipe: TrainRecipe = FUL
                     progress: bool = False) -> tuple[EvaluatorNet, dict]:
     """Train an ``EvaluatorNet`` on ``train`` (Adam, cross-entropy); returns it and {test_accuracy, train_seconds}.
 
-    Seeded by ``recipe.seed`` on a forked RNG: the caller's random stream is left untouched.
+    Seeded by ``recipe.seed`` on a forked RNG: the caller's random stream is left untouched. Gradients
+    are switched on here, so a caller inside ``torch.no_grad()`` (sampling, then a first evaluation
+    that trains the evaluator) still gets a trained network.
     """
     images, labels = _subset(train, recipe.max_train)
     start, cpu_start = time.perf_counter(), time.process_time()
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), torch.enable_grad():
         torch.manual_seed(recipe.seed)
         net = EvaluatorNet().to(device)
         optimizer = torch.optim.Adam(net.parameters(), lr=recipe.lr)

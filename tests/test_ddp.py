@@ -221,7 +221,7 @@ def _leaver(rank: int, world: int, port: int, folder: str, barrier: bool) -> Non
     with ddp_module.distributed("cpu") as (info, _):
         assert info.world_size == world and dist.is_initialized()
         if info.is_main:
-            time.sleep(1.5)  # rank 0 writes weights, plots and metrics after the last step
+            time.sleep(3)  # rank 0 writes weights, plots and metrics after the last step
         done = time.time()
     assert not dist.is_initialized(), "the group this context opened is still open"
     Path(folder, f"rank{rank}.json").write_text(json.dumps({"body_done": done, "left": time.time()}))

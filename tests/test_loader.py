@@ -157,6 +157,16 @@ def test_odd_structures_still_get_a_readable_error_or_load(tmp_path):
         assert loaded.exercise == "00_setup_and_data"
 
 
+def test_wrongly_typed_metadata_gets_a_plain_reason(tmp_path):
+    path = tmp_path / "00_setup_and_data.ipynb"
+    path.write_text('{"nbformat": 4, "nbformat_minor": 5, "cells": [{"cell_type": "code", "source": "x = 1", '
+                    '"metadata": ["x"], "outputs": [], "execution_count": null}], "metadata": {}}')
+    with pytest.raises(NotebookLoadError) as err:
+        read_notebook(path)
+    assert "structure is damaged" in str(err.value) and "save it again" in str(err.value)
+    assert "pop expected" not in str(err.value)
+
+
 def test_setup_imports_lists_only_the_setup_cells_imports(notebook_factory):
     from vaegan.notebooks import read_notebook, setup_imports
 

@@ -153,6 +153,9 @@ def read_notebook(path: str | Path):
             nb = nbformat.reads(text, as_version=4)
         except Exception as err:  # nbformat raises several types for bad JSON/schema
             first = str(err).strip().splitlines()[0][:200] if str(err).strip() else err.__class__.__name__
+            if isinstance(err, (TypeError, AttributeError, KeyError)):  # nbformat's own code tripped on odd structure
+                first = ("its structure is damaged: the notebook's or a cell's metadata, cells or source has the "
+                         f"wrong type ({err.__class__.__name__}); open it in Jupyter, save it again and resubmit")
             raise NotebookLoadError(f"{path.name}: not a valid Jupyter notebook ({first})") from err
     if not isinstance(nb.get("cells"), list):
         raise NotebookLoadError(f"{path.name}: not a valid Jupyter notebook (no list of cells)")

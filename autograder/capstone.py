@@ -34,6 +34,7 @@ from pathlib import Path
 
 import torch
 
+from .discover import linked_component
 from .grading import CheckResult
 
 REPO = Path(__file__).resolve().parents[1]
@@ -181,22 +182,6 @@ def find_run_folder(notebook: Path, slug: str) -> Path | None:
     for folder in run_folder_candidates(notebook, slug):
         if folder.is_dir():
             return folder
-    return None
-
-
-def linked_component(base: Path, path: Path) -> Path | None:
-    """The first symbolic link on the way from folder ``base`` down to ``path`` (inclusive), else None.
-
-    A run folder reached through a link could be another student's (``ln -s ../bob/runs runs``)."""
-    try:
-        parts = Path(path).relative_to(base).parts
-    except ValueError:
-        return Path(path) if Path(path).is_symlink() else None
-    current = Path(base)
-    for part in parts:
-        current = current / part
-        if current.is_symlink():
-            return current
     return None
 
 
@@ -929,13 +914,10 @@ def grade_capstone(notebook: Path, slug: str, reference_dir: Path | None = None,
                                             else run_folder_candidates(notebook, slug)))
         message = (f"no run folder: submit the {kind.upper()} run folder beside {notebook.name} as runs/{kind}/ "
                    f"(looked for {looked})")
-        points = _points(slug, classifier=False)
-        return [CheckResult(name, 0.0, points.get(name, 0.0), message) for name in names]
+        return zero_results(slug, message)
     link = linked_component(notebook.parent, folder) if run_dir is None else None
     if link is not None:
-        message = f"{link.name} is a symbolic link; submit the run folder itself, beside {notebook.name}"
-        points = _points(slug, classifier=False)
-        return [CheckResult(name, 0.0, points.get(name, 0.0), message) for name in names]
+        return zero_results(slug, f"{link.name} is a symbolic link; submit the run folder itself, beside {notebook.name}")
     run = Run(folder, kind)
     outcome = grade_vae(run, reference_dir) if kind == "vae" else grade_gan(run, reference_dir)
     classifier = kind == "gan" and not outcome["samples.classifier"][1].startswith("skipped")
@@ -946,6 +928,12 @@ def grade_capstone(notebook: Path, slug: str, reference_dir: Path | None = None,
         max_score = points.get(name, 0.0)
         results.append(CheckResult(name, round(max_score * fraction, 2), max_score, message))
     return results
+
+
+def zero_results(slug: str, message: str) -> list[CheckResult]:
+    """Every check of capstone ``slug`` at 0 points with ``message`` (nothing could be graded)."""
+    points = _points(slug, classifier=False)
+    return [CheckResult(name, 0.0, points.get(name, 0.0), message) for name in check_names(slug)]
 
 
 def _points(slug: str, classifier: bool) -> dict[str, float]:

@@ -6,6 +6,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vaegan.curriculum import slug_from_filename
 from vaegan.notebooks import NotebookLoadError, exercise_of, read_notebook
 
 
@@ -45,6 +46,24 @@ def student_of(path: Path, forced: str | None = None, root: Path | None = None) 
     return Path(os.path.abspath(path)).parent.name or "student"
 
 
+def linked_component(base: Path, path: Path) -> Path | None:
+    """The first symbolic link on the way from folder ``base`` down to ``path`` (inclusive), else None.
+
+    A path reached through a link could be the reference solutions or another student's files
+    (``ln -s ../bob/runs runs``). A ``path`` outside ``base`` is checked on its own.
+    """
+    try:
+        parts = Path(path).relative_to(base).parts
+    except ValueError:
+        return Path(path) if Path(path).is_symlink() else None
+    current = Path(base)
+    for part in parts:
+        current = current / part
+        if current.is_symlink():
+            return current
+    return None
+
+
 def refusal(path: Path, root: Path | None = None) -> str:
     """Why ``path`` is not graded as a notebook file ("" when it is a plain file).
 
@@ -53,17 +72,10 @@ def refusal(path: Path, root: Path | None = None) -> str:
     """
     path = Path(path)
     base = Path(root) if root is not None and Path(root).is_dir() else path.parent
-    try:
-        parts = path.relative_to(base).parts
-    except ValueError:
-        parts = (path.name,)
-        base = path.parent
-    current = base
-    for part in parts:
-        current = current / part
-        if current.is_symlink():
-            return (f"{path.name}: {'the notebook' if current == path else current.name + '/'} is a symbolic "
-                    "link; submit the notebook file itself")
+    link = linked_component(base, path)
+    if link is not None:
+        return (f"{path.name}: {'the notebook' if link == path else link.name + '/'} is a symbolic "
+                "link; submit the notebook file itself")
     try:
         info = os.lstat(path)
     except OSError as err:
@@ -77,15 +89,11 @@ def identify(path: Path, student: str | None = None, root: Path | None = None) -
     who = student_of(path, student, root)
     refused = refusal(path, root)
     if refused:
-        from vaegan.curriculum import slug_from_filename
-
         return Submission(path, who, slug_from_filename(path.name), error=refused)
     try:
         nb = read_notebook(path)
         slug = exercise_of(nb, path)
     except NotebookLoadError as err:
-        from vaegan.curriculum import slug_from_filename
-
         slug = slug_from_filename(path.name)
         return Submission(path, who, slug, error=str(err))
     return Submission(path, who, slug)

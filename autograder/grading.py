@@ -73,6 +73,10 @@ class Reference:
         self.outputs = {cid: run.outputs for cid, run in report.runs.items()}
         self.inputs = {cid: run.inputs for cid, run in report.runs.items() if run.inputs is not None}
 
+    def zero_results(self, message: str) -> list[CheckResult]:
+        """Every check at 0 points with ``message`` (the notebook could not be graded)."""
+        return [CheckResult(c.id, 0.0, self.max_scores[c.id], message, c.visible) for c in self.checks]
+
 
 def score_report(reference: Reference, report: WorkerReport) -> list[CheckResult]:
     """Judge every check of a worker report against the reference, in the trusted parent."""
@@ -81,11 +85,8 @@ def score_report(reference: Reference, report: WorkerReport) -> list[CheckResult
         run = report.runs.get(check.id) or CheckRun("not_run", "not run")
         max_score = reference.max_scores[check.id]
         if run.status == "ok":
-            try:
-                verdict = check.evaluate(run.outputs, reference.outputs[check.id])
-                fraction, message = verdict.fraction, verdict.message
-            except Exception as err:  # noqa: BLE001 - a judge that cannot cope fails this check, not the run
-                fraction, message = 0.0, f"{check.item}: the output could not be judged ({err.__class__.__name__})"
+            verdict = check.evaluate(run.outputs, reference.outputs[check.id])  # a bad student output fails this check only
+            fraction, message = verdict.fraction, verdict.message
         else:
             fraction, message = 0.0, _status_message(check, run)
         results.append(CheckResult(check.id, round(max_score * fraction, 2), max_score, message, check.visible))
@@ -105,7 +106,7 @@ def grade_submission(sub: Submission, reference: Reference, limits: Limits, hide
     result = NotebookResult(sub.student, reference.slug, str(sub.path))
     if sub.error:
         message = f"notebook could not be loaded: {sub.error}"
-        result.results = [CheckResult(c.id, 0.0, reference.max_scores[c.id], message, c.visible) for c in reference.checks]
+        result.results = reference.zero_results(message)
     else:
         report = run_checks(sub.path, reference.slug, reference.by_id, limits, inputs=reference.inputs, hide=hide,
                             extra_checks=reference.extra, pool=pool)
@@ -132,14 +133,11 @@ def contained(grade, sub: Submission, *args) -> NotebookResult:
         result = NotebookResult(sub.student, sub.exercise or "", str(sub.path), seconds=time.monotonic() - started)
         reference = args[0] if args and isinstance(args[0], Reference) else None
         if reference is not None:
-            result.results = [CheckResult(c.id, 0.0, reference.max_scores[c.id], message, c.visible)
-                              for c in reference.checks]
+            result.results = reference.zero_results(message)
         elif sub.exercise in CAPSTONES:
-            from .capstone import _points, check_names
+            from .capstone import zero_results
 
-            points = _points(sub.exercise, classifier=False)
-            result.results = [CheckResult(name, 0.0, points.get(name, 0.0), message)
-                              for name in check_names(sub.exercise)]
+            result.results = zero_results(sub.exercise, message)
         else:
             result.notes.append(message)
         return result

@@ -509,12 +509,6 @@ def _plan(nb, expected: tuple[str, ...] = ()) -> tuple[list[_Selected], str, lis
     return selected, mode, skipped
 
 
-def select_cells(nb, expected: tuple[str, ...] = ()) -> tuple[list[_Selected], str]:
-    """The cells to execute, in notebook order, and the mode used to find them."""
-    selected, mode, _ = _plan(nb, expected)
-    return selected, mode
-
-
 def setup_imports(nb) -> list[str]:
     """Modules imported at the top level of the notebook's setup cells (``import a.b``, ``from c import d``)."""
     modules = []

@@ -47,11 +47,13 @@ class _StubGenerator(nn.Module):
         g = torch.Generator().manual_seed(11)
         self.image = nn.Parameter(0.8 * torch.randn(1, *IMAGE, generator=g))
         self.gain = nn.Parameter(torch.tensor([1.5]))
-        self.noise_shapes: list[list[int]] = []
         self.noise: list[torch.Tensor] = []  # every z received, detached copies (on z's device)
 
+    @property
+    def noise_shapes(self) -> list[list[int]]:
+        return [list(z.shape) for z in self.noise]
+
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        self.noise_shapes.append(list(z.shape))
         self.noise.append(z.detach().clone())
         return torch.tanh(self.gain * self.image).expand(z.shape[0], *IMAGE)  # (B, 1, 4, 4)
 

@@ -39,6 +39,8 @@ import torch
 from .. import pick
 from ..data import default_data_root, load_dataset, offline_requested
 from ..devices import DeviceUnavailableError, describe_device
+from .ddp import distributed
+from .impl import resolve_impl
 
 CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_FORMAT = 1
@@ -695,9 +697,6 @@ def launch(cfg: RunConfig, names: tuple[str, ...], run) -> TrainResult:
     CPU threads, shows progress on rank 0 only, and turns an unimplemented graded item (or an
     operator MPS lacks) into a readable error.
     """
-    from .ddp import distributed  # ddp imports the data layer; keep engine importable on its own
-    from .impl import resolve_impl
-
     with distributed(cfg.device) as (dist, device):
         impl = resolve_impl(cfg.impl, names)
         speed = resolve_speed(cfg, device, verbose=dist.is_main)

@@ -16,6 +16,10 @@ and for the same number of steps:
 - ``trainer fp32 NCHW`` (CPU): the same without channels_last (what the memory format is worth);
 - ``trainer oneDNN deconv`` (CPU): the same with every transposed convolution left to oneDNN (what
   ``native_single_channel_deconv`` is worth);
+- ``trainer oneDNN dense convs`` (CPU): the same with the convolutions that are fully connected
+  layers left to oneDNN (what ``whole_image_convs_as_matmul`` is worth);
+- ``trainer oneDNN deconv bias`` (CPU): the same with the transposed convolutions' bias added inside
+  oneDNN's kernel (what ``deconv_bias_apart`` is worth);
 - ``trainer bf16``: ``--amp bf16`` where the device has native bfloat16;
 - ``trainer compile`` and ``trainer bf16 compile``: ``--compile``, on CUDA (and on the CPU with
   ``--compile-cpu``: a minute or more of compiling, no gain measured here).
@@ -219,6 +223,8 @@ def variants_for(device: torch.device, compile_cpu: bool) -> list[tuple[str, dic
     if device.type == "cpu":
         rows.append(("trainer fp32 NCHW", {"channels_last": False}))  # what channels_last is worth here
         rows.append(("trainer oneDNN deconv", {"native_deconv": False}))  # what the deconvolution rule is worth
+        rows.append(("trainer oneDNN dense convs", {"matmul_convs": False}))  # what the matmul rule is worth
+        rows.append(("trainer oneDNN deconv bias", {"deconv_bias_apart": False}))  # what the bias rule is worth
     if compiling:
         rows.append(("trainer compile", {"compile": True}))
     if bf16_support(device)[0]:
@@ -303,7 +309,7 @@ def print_table(rows: list[dict], peaks: dict, heads: list[dict]) -> None:
         print(f"{device}: attainable peak (best of a matmul and a 1x1 convolution) "
               + ", ".join(f"{dtype} {found['peak'] / 1e9:.1f} GFLOP/s (matmul {found['matmul'] / 1e9:.1f}, "
                           f"conv1x1 {found['conv1x1'] / 1e9:.1f})" for dtype, found in peak.items()))
-    header = (f"{'device':6} {'model':5} {'variant':22} {'img/s':>8} {'(min..max)':>15} {'ms/step':>9} "
+    header = (f"{'device':6} {'model':5} {'variant':26} {'img/s':>8} {'(min..max)':>15} {'ms/step':>9} "
               f"{'x base':>7} {'(min..max)':>13} {'GFLOP/s':>8} {'of peak':>8}")
     print(header)
     print("-" * len(header))
@@ -311,7 +317,7 @@ def print_table(rows: list[dict], peaks: dict, heads: list[dict]) -> None:
         spread = f"{r['images_per_second_min']:.0f}..{r['images_per_second_max']:.0f}"
         ratio_spread = f"{r['ratio_min']:.2f}..{r['ratio_max']:.2f}"
         frac = f"{100 * r['fraction_of_peak']:.1f}%" if r["fraction_of_peak"] is not None else "-"
-        print(f"{r['device']:6} {r['model']:5} {r['variant']:22} {r['images_per_second']:8.0f} {spread:>15} "
+        print(f"{r['device']:6} {r['model']:5} {r['variant']:26} {r['images_per_second']:8.0f} {spread:>15} "
               f"{r['ms_per_step']:9.1f} {r['ratio_to_baseline']:7.2f} {ratio_spread:>13} "
               f"{r['achieved_gflops'] or 0:8.1f} {frac:>8}")
     print()

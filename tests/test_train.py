@@ -531,13 +531,13 @@ def test_cpu_defaults_fused_adam_channels_last_float32(tmp_path, doubles):
     _, metrics = train_gan(impl=impl, steps=2, save_every=5, out=tmp_path / "gan", **TINY)
     assert seen[0] == (True, 1e-4, (0.5, 0.999))  # fast Adam, the recipe's hyper-parameters untouched
     speed = metrics["speed"]
-    assert (speed["amp"], speed["compile"], speed["channels_last"], speed["adam"], speed["native_deconv"]) == \
-        ("none", False, True, adam, True)
+    assert (speed["amp"], speed["compile"], speed["channels_last"], speed["adam"], speed["native_deconv"],
+            speed["matmul_convs"], speed["deconv_bias_apart"]) == ("none", False, True, adam, True, True, True)
     assert speed["images_per_second"] > 0 and metrics["world_size"] == 1 and metrics["settings"]["amp"] == "none"
 
 
 def test_single_channel_deconvolutions_run_natively_with_the_same_results():
-    from vaegan.train.engine import native_single_channel_deconv
+    from vaegan.train.kernels import native_single_channel_deconv
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.ConvTranspose2d(8, 16, 4, 2, 1), torch.nn.ReLU(),
@@ -563,17 +563,6 @@ def test_single_channel_deconvolutions_run_natively_with_the_same_results():
     for a, b in zip(model.parameters(), twin.parameters()):
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-5)
     assert list(model.state_dict()) == keys
-
-
-def test_native_deconv_can_be_turned_off_and_is_cpu_only():
-    from vaegan.train.engine import RunConfig, resolve_speed
-
-    cpu = torch.device("cpu")
-    assert resolve_speed(RunConfig().with_defaults(), cpu, verbose=False).native_deconv is True
-    assert resolve_speed(RunConfig(native_deconv=False).with_defaults(), cpu, verbose=False).native_deconv is False
-    assert resolve_speed(RunConfig(compile=True).with_defaults(), cpu, verbose=False).native_deconv is False
-    assert resolve_speed(RunConfig(native_deconv=True).with_defaults(), torch.device("meta"),
-                         verbose=False).native_deconv is False
 
 
 def test_losses_reach_the_host_only_at_log_points(tmp_path, doubles, monkeypatch):

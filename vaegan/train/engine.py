@@ -8,8 +8,12 @@ Speed (``Speed``, chosen by ``resolve_speed``) wraps the graded step functions, 
 - Adam runs ``fused`` on CUDA and on the CPU (torch 2.4+), ``foreach`` elsewhere (the optimizer
   ``make_optimizers`` returns is rebuilt with the same class, groups and hyper-parameters when it is
   a fresh Adam/AdamW);
-- on the CPU, transposed convolutions with one output channel run their forward in PyTorch's own
-  kernel, not oneDNN's (``native_single_channel_deconv``: several times faster for the VAE's last layer);
+- on the CPU, three kernel rules (``vaegan.train.kernels``; the same functions, other kernels):
+  transposed convolutions add their bias after the convolution (``deconv_bias_apart``), those with
+  one output channel run their forward in PyTorch's own kernel, not oneDNN's
+  (``native_single_channel_deconv``: several times faster for the decoders' last layer), and
+  convolutions that are fully connected layers (the GAN's first and last) run as one matrix
+  product (``whole_image_convs_as_matmul``);
 - ``amp="bf16"`` runs each model's forward under ``torch.autocast`` (training mode only; outputs
   cast back to float32 so the graded losses, backward and optimizer step stay in float32) on CUDA
   and on CPUs with native bfloat16 (AVX512-BF16 or AMX); MPS stays float32;
@@ -41,6 +45,7 @@ from ..data import default_data_root, load_dataset, offline_requested
 from ..devices import DeviceUnavailableError, describe_device
 from .ddp import distributed
 from .impl import resolve_impl
+from .kernels import deconv_bias_apart, native_single_channel_deconv, whole_image_convs_as_matmul
 
 CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_FORMAT = 1
@@ -81,7 +86,9 @@ class RunConfig:
     amp: str = "none"  # "bf16": autocast the models' forward (CUDA; CPUs with native bf16); MPS stays float32
     compile: bool = False  # torch.compile the models (worth it on CUDA; minutes of compiling on a CPU)
     channels_last: bool | None = None  # None: on for the CPU, and for CUDA with bf16
-    native_deconv: bool | None = None  # None: on for the CPU (see native_single_channel_deconv)
+    native_deconv: bool | None = None  # None: on for the CPU (see kernels.native_single_channel_deconv)
+    matmul_convs: bool | None = None  # None: on for the CPU (see kernels.whole_image_convs_as_matmul)
+    deconv_bias_apart: bool | None = None  # None: on for the CPU (see kernels.deconv_bias_apart)
 
     KIND = "run"
     DEFAULT_STEPS = (100, 20)  # (normal, fast)
@@ -546,52 +553,6 @@ def autocast_forward(module: torch.nn.Module, device_type: str, dtype: torch.dty
     return module
 
 
-@contextlib.contextmanager
-def _onednn_disabled():
-    """oneDNN (mkldnn) off for the block; the same switch ``torch.backends.mkldnn.flags`` flips, without
-    touching its other flags (setting those warns about Intel GPUs on every call)."""
-    getter, setter = getattr(torch._C, "_get_mkldnn_enabled", None), getattr(torch._C, "_set_mkldnn_enabled", None)
-    if getter is None or setter is None:  # another torch: the public context manager
-        with torch.backends.mkldnn.flags(enabled=False):
-            yield
-        return
-    before = getter()
-    setter(False)
-    try:
-        yield
-    finally:
-        setter(before)
-
-
-def native_single_channel_deconv(module: torch.nn.Module) -> int:
-    """Run the forward of each ``ConvTranspose2d`` with one output channel without oneDNN (in place).
-
-    On the CPU, oneDNN's deconvolution with a single output channel is several times slower than
-    PyTorch's own kernel (the VAE's last layer, 16 -> 1 channels, 14 -> 28 pixels, batch 128: about
-    4.6 ms against 1-2 ms per forward on 1 core; ``benchmarks/bench.py`` times the trainer with and
-    without this). Only the forward changes backend: the backward, chosen when it runs, stays
-    oneDNN's (faster there). Both compute the same convolution in float32; a fixed rule, not a
-    timing, so two runs (and a resumed run) make the same choice. Returns the number of layers.
-    """
-    count = 0
-    for layer in module.modules():
-        if not isinstance(layer, torch.nn.ConvTranspose2d) or layer.out_channels != 1:
-            continue
-        if getattr(layer, "_native_forward", False):
-            continue
-        inner = layer.forward
-
-        @functools.wraps(inner)
-        def forward(*args, _inner=inner, **kwargs):
-            with _onednn_disabled():
-                return _inner(*args, **kwargs)
-
-        layer.forward = forward  # an instance attribute: parameters and state_dict keys are unchanged
-        layer._native_forward = True
-        count += 1
-    return count
-
-
 def _to_float32(value):
     if isinstance(value, torch.Tensor) and value.is_floating_point() and value.dtype != torch.float32:
         return value.float()
@@ -608,6 +569,8 @@ class Speed:
     adam: str = "for-loop"  # "fused" (CUDA; the CPU where torch has it), "foreach" (MPS) or "for-loop"
     device_type: str = "cpu"
     native_deconv: bool = False  # CPU: single-output-channel transposed convolutions without oneDNN
+    matmul_convs: bool = False  # CPU: convolutions that are fully connected layers as one matrix product
+    deconv_bias_apart: bool = False  # CPU: transposed convolutions add their bias after the convolution
 
     @property
     def adam_flags(self) -> dict:
@@ -617,8 +580,12 @@ class Speed:
         """Memory format, autocast and compile for ``module``, in place (the same object, same state_dict keys)."""
         if self.channels_last:
             module.to(memory_format=torch.channels_last)
+        if self.deconv_bias_apart:  # first: the rules below fall back to the forward they find
+            deconv_bias_apart(module)
         if self.native_deconv:
             native_single_channel_deconv(module)
+        if self.matmul_convs:
+            whole_image_convs_as_matmul(module)
         if self.amp == "bf16":
             autocast_forward(module, self.device_type, torch.bfloat16)
         if self.compile:
@@ -658,12 +625,13 @@ def resolve_speed(cfg: RunConfig, device: torch.device, verbose: bool = True) ->
     if cfg.compile and device.type == "cpu" and verbose:
         print("note: --compile on a CPU compiles for a minute or more; it gained nothing for these small models here")
     adam = "fused" if device.type == "cuda" or (device.type == "cpu" and cpu_fused_adam()) else "foreach"
-    native_deconv = cfg.native_deconv
-    if native_deconv is None:  # measured: benchmarks/bench.py ("trainer oneDNN deconv" rows)
-        native_deconv = device.type == "cpu" and not cfg.compile
-    native_deconv = bool(native_deconv) and device.type == "cpu"
+    # The CPU kernel rules, measured by benchmarks/bench.py (the "trainer oneDNN ..." rows): on by
+    # default on the CPU, off under --compile (inductor chooses its own kernels), never elsewhere.
+    rules = {name: getattr(cfg, name) for name in ("native_deconv", "matmul_convs", "deconv_bias_apart")}
+    rules = {name: bool(device.type == "cpu" and not cfg.compile if on is None else on) and device.type == "cpu"
+             for name, on in rules.items()}
     return Speed(amp=amp, compile=bool(cfg.compile), channels_last=bool(channels_last), adam=adam,
-                 device_type=device.type, native_deconv=native_deconv)
+                 device_type=device.type, **rules)
 
 
 @functools.lru_cache(maxsize=1)

@@ -5,6 +5,7 @@ the check that was running; a fresh worker then grades the remaining checks.
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import selectors
@@ -89,13 +90,20 @@ _RUN_ROOT_LOCK = threading.Lock()
 
 def run_root() -> str:
     """This process's folder for job folders. In the sandbox an empty, writable tmpfs is mounted over it,
-    so a worker sees neither its siblings' folders nor anything left there, and writes only there."""
+    so a worker sees neither its siblings' folders nor anything left there, and writes only there.
+    It is removed when the process that made it exits (a killed run leaves it for the system's cleaner)."""
     global _RUN_ROOT
     with _RUN_ROOT_LOCK:  # zygotes start from several threads at once: one folder for all of them
         if _RUN_ROOT is None or not os.path.isdir(_RUN_ROOT):
             _RUN_ROOT = tempfile.mkdtemp(prefix="grader-")
             os.chmod(_RUN_ROOT, 0o700)
+            atexit.register(_remove_run_root, _RUN_ROOT, os.getpid())
         return _RUN_ROOT
+
+
+def _remove_run_root(path: str, owner: int) -> None:
+    if os.getpid() == owner:  # not in a forked child that happens to exit through atexit
+        shutil.rmtree(path, ignore_errors=True)
 
 
 class _Events:

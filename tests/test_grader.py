@@ -154,11 +154,15 @@ def test_points_come_from_solution_metadata_and_sum_to_ten(graded_class):
 
 
 def test_cli_exit_zero_and_prints_table(tmp_path):
+    scratch = tmp_path / "tmp"  # the grader's temporary folder: its run folder must go when it exits
+    scratch.mkdir()
     proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(EXERCISE), "--out", str(tmp_path),
-                           "--student", "zoe"], capture_output=True, text=True, timeout=300)
+                           "--student", "zoe"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TMPDIR": str(scratch)})
     assert proc.returncode == 0, proc.stderr
     assert "zoe" in proc.stdout and "0 / 10" in proc.stdout
     assert (tmp_path / "grades.csv").exists()
+    assert list(scratch.iterdir()) == [], "the grader left its run folder behind"
 
 
 def test_load_timeout_skips_the_hung_cell_and_grades_the_rest(tmp_path):

@@ -186,17 +186,55 @@ def hidden_paths(paths, out: Path, reference_dir: Path) -> list[str]:
     hide = {DEFAULT_REFERENCE, Path(reference_dir), Path(out), default_data_root()}
     hide.update(Path(p) for p in paths)
     needed = [repo / "vaegan", repo / "autograder", Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(),
-              Path(run_root()).resolve(), *(Path(p).resolve() for p in sys.path if p and Path(p).is_dir())]
+              Path(run_root()).resolve(), *(Path(p).resolve() for p in sys.path if p and Path(p).is_dir()),
+              *_mapped_folders()]
     # Beyond the named folders, show the worker only what it runs from: in the repository (its git
     # history, tests, build outputs hold solutions), the home folder and the temporary folder (earlier
-    # runs' gradebooks, other classes' notebooks), every entry not on the way to a needed path is hidden.
+    # runs' gradebooks, other classes' notebooks), every entry not on the way to a needed path is hidden;
+    # so is every top-level folder of the machine but the system's own (/srv, /mnt, /opt, /home, ...).
     for top in {repo, Path.home(), Path(tempfile.gettempdir())}:
         hide.update(_all_but(top, needed))
+    hide.update(_beyond_the_system(needed))
     keep = []
     for p in (p.resolve() for p in hide if p.exists()):
         if not any(n == p or p in n.parents for n in needed):  # never hide the code the worker runs
             keep.append(str(p))
     return sorted(set(keep))
+
+
+# Top-level folders a worker may need (programs, libraries, configuration, devices, the kernel's
+# views); /tmp is handled with the temporary folder. Everything else at the top is data.
+SYSTEM_FOLDERS = frozenset({"bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "etc", "proc", "dev", "sys",
+                            "run", "tmp", "nix", "gnu"})
+
+
+def _beyond_the_system(needed: list[Path], root: Path = Path("/")) -> list[Path]:
+    """Top-level entries of ``root`` outside ``SYSTEM_FOLDERS``: whole when no needed path lies below,
+    else everything in them off the way to one (a Python installed in /opt/conda stays visible)."""
+    try:
+        entries = sorted(root.iterdir())
+    except OSError:
+        return []
+    found: list[Path] = []
+    for entry in entries:
+        if entry.name in SYSTEM_FOLDERS or entry.is_symlink():
+            continue
+        if any(n == entry or entry in n.parents for n in needed):
+            found += _all_but(entry, needed)
+        else:
+            found.append(entry)
+    return found
+
+
+def _mapped_folders() -> list[Path]:
+    """Folders of the shared libraries this process has loaded (Linux): the worker loads the same ones."""
+    try:
+        lines = Path("/proc/self/maps").read_text().splitlines()
+    except OSError:
+        return []
+    files = {line.split(None, 5)[5] for line in lines if len(line.split(None, 5)) == 6}
+    return sorted({Path(f).parent for f in files if f.startswith("/") and not f.endswith("(deleted)")
+                   and not f.startswith(("/dev/", "/proc/", "/memfd:")) and os.path.isfile(f)})
 
 
 def _all_but(top: Path, needed: list[Path], limit: int = 2000) -> list[Path]:

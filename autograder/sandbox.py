@@ -9,8 +9,9 @@ Linux with namespaces (as root, or as a user allowed unprivileged user namespace
   where the cgroup filesystem is writable, remounts every filesystem read-only, mounts a
   private writable temporary folder (a tmpfs over the job folders' root, so the code and
   the Python installation stay visible wherever they live) and ``/dev/shm``, hides the reference solutions, the data root, the
-  output folder and every submission behind empty read-only mounts, then drops all
-  capabilities (bounding set too, with ``no_new_privs``);
+  output folder and every submission behind empty read-only mounts (and, of the repository, the home
+  and temporary folders and every non-system top-level folder, all the worker does not run from:
+  ``grading.hidden_paths``), then drops all capabilities (bounding set too, with ``no_new_privs``);
 * rlimits everywhere: CPU seconds, data segment (memory; works with CUDA builds of torch,
   unlike ``RLIMIT_AS``), file size, no core dumps; and a scrubbed environment.
 

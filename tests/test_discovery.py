@@ -5,6 +5,8 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from autograder.discover import discover, student_of
 from autograder.grading import contained, printable, submission_hash
 from autograder.journal import Journal, safe_name
@@ -86,3 +88,27 @@ def test_files_are_hashed_in_chunks(tmp_path):
         fh.truncate(3 * 2**20 + 5)
     assert content_hash(big) == hashlib.sha256(big.read_bytes()).hexdigest()
     shutil.rmtree(tmp_path / "none", ignore_errors=True)
+
+
+def test_top_level_data_folders_are_hidden_and_the_system_is_not(tmp_path):
+    from autograder.grading import _beyond_the_system
+
+    root = tmp_path / "root"
+    for folder in ("usr/lib", "etc", "srv/grades-2025", "opt/conda/lib/python3.11", "opt/other", "home/ta"):
+        (root / folder).mkdir(parents=True)
+    (root / "container_info.json").write_text("{}")
+    (root / "bin").symlink_to(root / "usr" / "lib")  # links are never hidden (that would hide their target)
+    needed = [root / "opt" / "conda" / "lib" / "python3.11"]
+    hidden = sorted(p.relative_to(root).as_posix() for p in _beyond_the_system(needed, root=root))
+    assert hidden == ["container_info.json", "home", "opt/other", "srv"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="Linux only")
+def test_the_folders_of_loaded_libraries_stay_visible():
+    import torch
+
+    from autograder.grading import _mapped_folders
+
+    folders = _mapped_folders()
+    assert Path(torch.__file__).resolve().parent / "lib" in [f.resolve() for f in folders]
+    assert all(f.is_dir() for f in folders)

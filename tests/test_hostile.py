@@ -6,6 +6,8 @@ none stops the run, touches another student's result, the references or the outp
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 import socket
 import threading
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ class Case:
     answers: dict  # item -> replacement source (GOOD for the others)
     attacked: tuple  # items whose points may be lost
     needs_isolation: bool = False
+    needs_outside_folder: bool = False  # a writable top-level data folder (OUTSIDE) to hide a secret in
     twin: dict | None = None  # honest code with the same behaviour (item -> source, None = undefined)
 
 
@@ -60,6 +63,18 @@ def _server():
 
 PORT, HITS, STOP = _server()
 CANARY = "/tmp/grader-canary-written-by-student"
+
+
+def _outside_folder() -> Path | None:
+    """Where an instructor might keep last term's gradebooks: a writable top-level data folder, or None."""
+    for top in (Path("/srv"), Path("/mnt"), Path("/opt")):
+        if top.is_dir() and os.access(top, os.W_OK):
+            return top / f"grader-test-secret-{os.getpid()}"
+    return None
+
+
+OUTSIDE = _outside_folder()  # filled with the reference answer by the graded fixture
+OUTSIDE_FILE = str(OUTSIDE / "count_parameters.py") if OUTSIDE else "/nonexistent/count_parameters.py"
 
 HOSTILE = [
     Case("patch_torch_allclose", {CP: "import torch\ntorch.allclose = lambda *a, **k: True\n"
@@ -154,6 +169,9 @@ HOSTILE = [
                                   f"if __import__('os').path.exists({str(REPO / 'tests' / 'test_grader.py')!r}):\n"
                                   "    count_parameters = lambda model: sum(p.numel() for p in model.parameters() if p.requires_grad)\n"},
          (CP,), needs_isolation=True, twin={CP: None}),
+    Case("read_top_level_data_folder", {CP: f"import os\nif os.path.exists({OUTSIDE_FILE!r}):\n"
+                                            f"    exec(open({OUTSIDE_FILE!r}).read())"},
+         (CP,), needs_isolation=True, needs_outside_folder=True, twin={CP: None}),
     Case("thread_bomb", {TT: "import threading, time\ndef to_tanh_range(x):\n    for _ in range(10000):\n"
                              "        threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n    return 2 * x - 1"},
          (TT,), twin={}),
@@ -267,7 +285,14 @@ def graded(tmp_path_factory):
     out.mkdir()
     (out / "sentinel.txt").write_text("must survive")
     limits = Limits(check_seconds=6, load_seconds=12, memory_bytes=2 * 2**30)
-    run = grade_paths([cls], out, jobs=2, limits=limits, log=lambda m: None)
+    if OUTSIDE:
+        OUTSIDE.mkdir(exist_ok=True)
+        Path(OUTSIDE_FILE).write_text(GOOD[CP])
+    try:
+        run = grade_paths([cls], out, jobs=2, limits=limits, log=lambda m: None)
+    finally:
+        if OUTSIDE:
+            shutil.rmtree(OUTSIDE, ignore_errors=True)
     STOP.set()
     return {r.student: r for r in run.results}, run.notes, out, before
 
@@ -316,6 +341,8 @@ def test_honest_student_unaffected(graded):
 def test_hostile_submission(graded, case):
     if case.needs_isolation and not ISOLATED:
         pytest.skip("needs the Linux namespace sandbox")
+    if case.needs_outside_folder and OUTSIDE is None:
+        pytest.skip("no writable top-level data folder (/srv, /mnt, /opt) to hide a secret in")
     result = graded[0][f"hostile_{case.name}"]
     allowed = sum(POINTS[i] for i in case.attacked)
     # at most what honest code with the same behaviour earns: full marks on items not attacked

@@ -124,18 +124,38 @@ def test_deconvolution_bias_added_apart_gives_the_same_outputs_and_gradients(cha
     assert sized.shape == (3, 6, 20, 20)
 
 
-def test_the_rules_compose_in_the_order_speed_applies_them():
+@pytest.mark.parametrize("order", [(0, 1, 2), (2, 1, 0)], ids=["as_speed_applies_them", "reversed"])
+def test_the_rules_compose_in_any_order(order):
     torch.manual_seed(0)
     layer = nn.ConvTranspose2d(10, 4, 3)  # a bias, and whole-image for a 1x1 input
     twin = copy.deepcopy(layer)
-    deconv_bias_apart(layer)
-    native_single_channel_deconv(layer)
-    whole_image_convs_as_matmul(layer)
+    rules = (deconv_bias_apart, native_single_channel_deconv, whole_image_convs_as_matmul)
+    for i in order:
+        rules[i](layer)
     for x in (torch.randn(2, 10, 1, 1), torch.randn(2, 10, 4, 4)):  # the product, then the bias rule
         with OpLog() as log:
             out = layer(x)
         assert log.convolutions() == (0 if x.shape[-1] == 1 else 1)
         torch.testing.assert_close(out, twin(x), rtol=1e-5, atol=1e-6)
+
+
+def test_a_copy_of_a_rewritten_model_computes_with_its_own_weights():
+    torch.manual_seed(0)
+    model = gan_pair(bias=True)
+    plain = copy.deepcopy(model)  # no rules: the function the copy must compute
+    deconv_bias_apart(model)
+    native_single_channel_deconv(model)
+    whole_image_convs_as_matmul(model)
+    clone = copy.deepcopy(model)
+    z = torch.randn(3, 100)
+    before = model(z)
+    with torch.no_grad():
+        for a, b in zip(clone.parameters(), plain.parameters()):
+            a.mul_(2.0)
+            b.mul_(2.0)
+    torch.testing.assert_close(clone(z), plain(z), rtol=1e-5, atol=1e-5,
+                               msg="a copy's rewritten layers must compute with the copy's weights")
+    torch.testing.assert_close(model(z), before)
 
 
 @pytest.mark.parametrize("rule", ["native_deconv", "matmul_convs", "deconv_bias_apart"])
@@ -148,3 +168,17 @@ def test_each_rule_is_on_for_the_cpu_only_and_can_be_turned_off(rule):
     assert getattr(resolve_speed(RunConfig(compile=True).with_defaults(), cpu, verbose=False), rule) is False
     assert getattr(resolve_speed(RunConfig(**{rule: True}).with_defaults(), torch.device("meta"),
                                  verbose=False), rule) is False
+
+
+def test_autocast_forward_survives_a_copy_and_returns_float32():
+    from vaegan.train.engine import autocast_forward
+
+    torch.manual_seed(0)
+    model = autocast_forward(nn.Sequential(nn.Linear(4, 3)), "cpu", torch.bfloat16)
+    x = torch.randn(2, 4)
+    assert model(x).dtype == torch.float32  # computed in bf16 under autocast, cast back
+    clone = copy.deepcopy(model)
+    with torch.no_grad():
+        clone[0].weight.mul_(2.0)
+    assert not torch.allclose(clone(x), model(x)), "the copy still computes with the original's weights"
+    assert list(clone.state_dict()) == ["0.weight", "0.bias"]

@@ -33,6 +33,7 @@ import random
 import re
 import sys
 import time
+import types
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import NamedTuple
@@ -539,18 +540,19 @@ def autocast_forward(module: torch.nn.Module, device_type: str, dtype: torch.dty
     Only the forward is autocast (what the AMP docs recommend): the graded losses, backward and
     optimizer step see float32 outputs. In eval() mode (sample grids, evaluation) the forward is untouched.
     """
-    inner = module.forward
-
-    @functools.wraps(inner)
-    def forward(*args, **kwargs):
-        if not module.training:
-            return inner(*args, **kwargs)
-        with torch.autocast(device_type, dtype=dtype):
-            out = inner(*args, **kwargs)
-        return torch.utils._pytree.tree_map(_to_float32, out)
-
-    module.forward = forward  # an instance attribute: parameters, buffers and state_dict keys are unchanged
+    # Bound methods, not closures: a copy.deepcopy of the model rebinds both to the copy.
+    module._autocast = (device_type, dtype, module.forward)  # the forward it had (its class's, or a rule's)
+    module.forward = types.MethodType(_autocast_forward, module)  # parameters and state_dict keys unchanged
     return module
+
+
+def _autocast_forward(self: torch.nn.Module, *args, **kwargs):
+    device_type, dtype, inner = self._autocast
+    if not self.training:
+        return inner(*args, **kwargs)
+    with torch.autocast(device_type, dtype=dtype):
+        out = inner(*args, **kwargs)
+    return torch.utils._pytree.tree_map(_to_float32, out)
 
 
 def _to_float32(value):
@@ -580,7 +582,7 @@ class Speed:
         """Memory format, autocast and compile for ``module``, in place (the same object, same state_dict keys)."""
         if self.channels_last:
             module.to(memory_format=torch.channels_last)
-        if self.deconv_bias_apart:  # first: the rules below fall back to the forward they find
+        if self.deconv_bias_apart:  # the kernel rules, in any order (one forward dispatches them)
             deconv_bias_apart(module)
         if self.native_deconv:
             native_single_channel_deconv(module)

@@ -14,12 +14,14 @@ run) make the same choice; ``benchmarks/bench.py`` times the trainer with and wi
   input (the generator's ``ConvTranspose2d(100, 128, 7)``) is a fully connected layer, and runs as
   one matrix product instead of a oneDNN convolution.
 
-``Speed.prepare`` applies them in this order: each later rule falls back to the forward it finds.
+A layer can have several rules (one forward dispatches them: the whole-image product when the
+input makes the layer fully connected, else the bias or the backend rule, else its own forward),
+so the order in which they are given does not matter.
 """
 from __future__ import annotations
 
 import contextlib
-import functools
+import types
 
 import torch
 import torch.nn.functional as F
@@ -43,13 +45,39 @@ def _onednn_disabled():
         setter(before)
 
 
-def _rewrite(layer: nn.Module, marker: str, make_forward) -> bool:
-    """Replace ``layer.forward`` by ``make_forward(inner)`` once (``marker`` records it); True when done now."""
-    if getattr(layer, marker, False):
+RULES = ("matmul", "bias_apart", "native")  # tried in this order; the layer's own forward is the fallback
+
+
+def _add_rule(layer: nn.Module, rule: str) -> bool:
+    """Give ``layer`` the rule-dispatching forward (once) and ``rule``; True when the rule is new to it.
+
+    The forward is a method bound to the layer (an instance attribute), not a closure over it: a
+    ``copy.deepcopy`` of the model rebinds it to the copy, so the copy computes with its own weights.
+    """
+    rules = layer.__dict__.get("_kernel_rules", ())
+    if rule in rules:
         return False
-    layer.forward = functools.wraps(layer.forward)(make_forward(layer.forward))
-    setattr(layer, marker, True)
+    layer._kernel_rules = tuple(r for r in RULES if r in rules or r == rule)
+    layer.forward = types.MethodType(_ruled_forward, layer)
     return True
+
+
+def _ruled_forward(self: nn.Module, x, *args, **kwargs):
+    """The forward of a layer with kernel rules: the first rule that applies to this call, else the layer's own."""
+    rules = self._kernel_rules
+    if not args and not kwargs and isinstance(x, torch.Tensor) and x.dim() == 4:  # output_size etc.: the layer's own
+        if "matmul" in rules:
+            y = _as_linear(self, x)
+            if y is not None:
+                return y
+        if "bias_apart" in rules and self.bias is not None:
+            y = F.conv_transpose2d(x, self.weight, None, self.stride, self.padding, self.output_padding,
+                                   self.groups, self.dilation)
+            return y.add_(self.bias.view(1, -1, 1, 1))  # in place: the convolution does not save its output
+    if "native" in rules:
+        with _onednn_disabled():
+            return type(self).forward(self, x, *args, **kwargs)
+    return type(self).forward(self, x, *args, **kwargs)
 
 
 def native_single_channel_deconv(module: nn.Module) -> int:
@@ -59,16 +87,10 @@ def native_single_channel_deconv(module: nn.Module) -> int:
     PyTorch's own kernel (the VAE's last layer, 16 -> 1 channels, 14 -> 28 pixels, batch 128: about
     4.6 ms against 1-2 ms per forward on 1 core). Only the forward changes backend: the backward,
     chosen when it runs, stays oneDNN's (faster there). Both compute the same convolution in
-    float32. Returns the number of layers rewritten now.
+    float32. Returns the number of layers given the rule now.
     """
-    def make_forward(inner):
-        def forward(*args, **kwargs):
-            with _onednn_disabled():
-                return inner(*args, **kwargs)
-        return forward
-
-    return sum(_rewrite(layer, "_native_forward", make_forward) for layer in module.modules()
-               if isinstance(layer, nn.ConvTranspose2d) and layer.out_channels == 1)
+    return sum(_add_rule(layer, "native") for layer in module.modules()
+               if type(layer) is nn.ConvTranspose2d and layer.out_channels == 1)
 
 
 def _plain(layer: nn.Module) -> bool:
@@ -84,38 +106,26 @@ def _in_weight_format(y: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return y
 
 
-def _conv_as_linear(layer: nn.Conv2d):
-    """``forward`` of a Conv2d: a product when the input is exactly kernel-sized (output 1x1), else the layer's own."""
-    def make_forward(inner):
-        def forward(x, *args, **kwargs):
-            weight = layer.weight  # (C_out, C_in, kh, kw)
-            if args or kwargs or x.dim() != 4 or tuple(x.shape[-2:]) != tuple(weight.shape[-2:]):
-                return inner(x, *args, **kwargs)
-            batch = x.shape[0]
-            if x.is_contiguous():  # NCHW: (B, C*H*W) against (C_out, C*H*W)
-                flat_x, flat_w = x.reshape(batch, -1), weight.reshape(weight.shape[0], -1)
-            else:  # channels_last is (B, H, W, C) in memory: the same sum in H, W, C order, without copying x
-                flat_x = x.permute(0, 2, 3, 1).reshape(batch, -1)
-                flat_w = weight.permute(0, 2, 3, 1).reshape(weight.shape[0], -1)
-            return F.linear(flat_x, flat_w, layer.bias).view(batch, -1, 1, 1)  # (B, C_out, 1, 1)
-        return forward
-    return make_forward
-
-
-def _deconv_as_linear(layer: nn.ConvTranspose2d):
-    """``forward`` of a ConvTranspose2d: a product for a 1x1 input (output = one kernel per sample), else its own."""
-    def make_forward(inner):
-        def forward(x, *args, **kwargs):
-            if args or kwargs or x.dim() != 4 or tuple(x.shape[-2:]) != (1, 1):
-                return inner(x, *args, **kwargs)
-            weight = layer.weight  # (C_in, C_out, kh, kw); every stride gives the output (kh, kw) here
-            batch, (c_in, c_out, kh, kw) = x.shape[0], weight.shape
-            y = (x.reshape(batch, c_in) @ weight.reshape(c_in, -1)).view(batch, c_out, kh, kw)
-            if layer.bias is not None:
-                y = y + layer.bias.view(1, -1, 1, 1)
-            return _in_weight_format(y, weight)
-        return forward
-    return make_forward
+def _as_linear(layer: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
+    """The layer on ``x`` as one matrix product, or None when this input does not make it a fully connected layer."""
+    weight = layer.weight
+    batch = x.shape[0]
+    if isinstance(layer, nn.ConvTranspose2d):  # a 1x1 input: one kernel per sample, whatever the stride
+        if tuple(x.shape[-2:]) != (1, 1):
+            return None
+        c_in, c_out, kh, kw = weight.shape
+        y = (x.reshape(batch, c_in) @ weight.reshape(c_in, -1)).view(batch, c_out, kh, kw)
+        if layer.bias is not None:
+            y = y + layer.bias.view(1, -1, 1, 1)
+        return _in_weight_format(y, weight)
+    if tuple(x.shape[-2:]) != tuple(weight.shape[-2:]):  # Conv2d: only a kernel-sized input gives a 1x1 output
+        return None
+    if x.is_contiguous():  # NCHW: (B, C*H*W) against (C_out, C*H*W)
+        flat_x, flat_w = x.reshape(batch, -1), weight.reshape(weight.shape[0], -1)
+    else:  # channels_last is (B, H, W, C) in memory: the same sum in H, W, C order, without copying x
+        flat_x = x.permute(0, 2, 3, 1).reshape(batch, -1)
+        flat_w = weight.permute(0, 2, 3, 1).reshape(weight.shape[0], -1)
+    return F.linear(flat_x, flat_w, layer.bias).view(batch, -1, 1, 1)  # (B, C_out, 1, 1)
 
 
 def whole_image_convs_as_matmul(module: nn.Module) -> int:
@@ -126,30 +136,12 @@ def whole_image_convs_as_matmul(module: nn.Module) -> int:
     input writes one scaled kernel per input channel. Both are ``F.linear`` of the flattened
     tensors. oneDNN runs them as convolutions at 1-15 GFLOP/s on one core here (the GAN's first and
     last layers: about 60 ms of an 800 ms step at batch 128), a matrix product at tens of GFLOP/s.
-    The rule is checked on every call: other input sizes run the layer's own forward. Results
-    agree with the convolution to float32 rounding (another summation order). Returns the number
-    of layers rewritten now.
+    The rule is checked on every call: other input sizes run the layer's other rules or its own
+    forward. Results agree with the convolution to float32 rounding (another summation order).
+    Returns the number of layers given the rule now.
     """
-    count = 0
-    for layer in module.modules():
-        if type(layer) is nn.Conv2d and _plain(layer):
-            count += _rewrite(layer, "_matmul_forward", _conv_as_linear(layer))
-        elif type(layer) is nn.ConvTranspose2d and _plain(layer):
-            count += _rewrite(layer, "_matmul_forward", _deconv_as_linear(layer))
-    return count
-
-
-def _deconv_bias_apart(layer: nn.ConvTranspose2d):
-    """``forward`` of a ConvTranspose2d: the transposed convolution without its bias, then the bias added."""
-    def make_forward(inner):
-        def forward(x, *args, **kwargs):
-            if args or kwargs or layer.bias is None:  # output_size given: the layer's own forward
-                return inner(x, *args, **kwargs)
-            y = F.conv_transpose2d(x, layer.weight, None, layer.stride, layer.padding, layer.output_padding,
-                                   layer.groups, layer.dilation)
-            return y.add_(layer.bias.view(1, -1, *([1] * (y.dim() - 2))))  # in place: the output is not saved
-        return forward
-    return make_forward
+    return sum(_add_rule(layer, "matmul") for layer in module.modules()
+               if type(layer) in (nn.Conv2d, nn.ConvTranspose2d) and _plain(layer))
 
 
 def deconv_bias_apart(module: nn.Module) -> int:
@@ -159,9 +151,8 @@ def deconv_bias_apart(module: nn.Module) -> int:
     same deconvolution without one plus a broadcast add (the GAN generator's ``ConvTranspose2d(128,
     64, 4, 2, 1)`` at batch 128 on one core: forward about 40 against 27 ms, forward and backward
     112 against 89 ms). The add's backward is the bias gradient, a sum over the batch and pixels.
-    Layers with one output channel are left to ``native_single_channel_deconv``. Apply this before
-    ``whole_image_convs_as_matmul`` (which falls back to the forward it finds). Returns the number
-    of layers rewritten now.
+    Layers with one output channel are left to ``native_single_channel_deconv``. Returns the number
+    of layers given the rule now.
     """
-    return sum(_rewrite(layer, "_bias_apart_forward", _deconv_bias_apart(layer)) for layer in module.modules()
+    return sum(_add_rule(layer, "bias_apart") for layer in module.modules()
                if type(layer) is nn.ConvTranspose2d and layer.bias is not None and layer.out_channels > 1)

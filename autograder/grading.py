@@ -176,8 +176,10 @@ def submission_hash(sub: Submission) -> str:
         return submission_hash(sub)
 
 
-def hidden_paths(paths, out: Path, reference_dir: Path) -> list[str]:
-    """What a student's worker must not see: references, data, outputs and every submission."""
+def hidden_paths(paths, out: Path, reference_dir: Path, warn=None) -> list[str]:
+    """What a student's worker must not see: references, data, outputs and every submission, and of
+    the rest of the machine everything it does not run from. ``warn(message)`` hears of folders with
+    too many entries to hide one by one (they stay partly visible)."""
     from vaegan.data import default_data_root
 
     from .runner import run_root
@@ -185,16 +187,23 @@ def hidden_paths(paths, out: Path, reference_dir: Path) -> list[str]:
     repo = Path(__file__).resolve().parents[1]
     hide = {DEFAULT_REFERENCE, Path(reference_dir), Path(out), default_data_root()}
     hide.update(Path(p) for p in paths)
-    needed = [repo / "vaegan", repo / "autograder", Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(),
-              Path(run_root()).resolve(), *(Path(p).resolve() for p in sys.path if p and Path(p).is_dir()),
+    runs_from = [Path(sys.prefix), Path(sys.base_prefix), *(Path(p) for p in sys.path if p and Path(p).is_dir())]
+    # Each as written and resolved: a link on the way (Linuxbrew's opt/python -> Cellar/...) must
+    # keep its folder visible too. LDAP/AD user lookups (getpass, caches) go through sssd's pipes.
+    needed = [repo / "vaegan", repo / "autograder", Path(run_root()).resolve(), Path("/var/lib/sss"),
+              *(Path(os.path.abspath(p)) for p in runs_from), *(p.resolve() for p in runs_from),
               *_mapped_folders()]
     # Beyond the named folders, show the worker only what it runs from: in the repository (its git
-    # history, tests, build outputs hold solutions), the home folder and the temporary folder (earlier
+    # history, tests, build outputs hold solutions), the home folder and the temporary folders (earlier
     # runs' gradebooks, other classes' notebooks), every entry not on the way to a needed path is hidden;
-    # so is every top-level folder of the machine but the system's own (/srv, /mnt, /opt, /home, ...).
-    for top in {repo, Path.home(), Path(tempfile.gettempdir())}:
-        hide.update(_all_but(top, needed))
-    hide.update(_beyond_the_system(needed))
+    # so is every top-level folder of the machine but the system's own (/srv, /mnt, /opt, /home, /var ...).
+    crowded: list[Path] = []
+    for top in {repo, Path.home(), Path(tempfile.gettempdir()), Path("/tmp")}:
+        hide.update(_all_but(top, needed, crowded=crowded))
+    hide.update(_beyond_the_system(needed, crowded=crowded))
+    if crowded and warn:
+        warn(f"warning: {', '.join(map(str, crowded))} hold too many entries to hide one by one: "
+             "some stay visible to the students' code")
     keep = []
     for p in (p.resolve() for p in hide if p.exists()):
         if not any(n == p or p in n.parents for n in needed):  # never hide the code the worker runs
@@ -208,7 +217,7 @@ SYSTEM_FOLDERS = frozenset({"bin", "sbin", "lib", "lib32", "lib64", "libx32", "u
                             "run", "tmp", "nix", "gnu"})
 
 
-def _beyond_the_system(needed: list[Path], root: Path = Path("/")) -> list[Path]:
+def _beyond_the_system(needed: list[Path], root: Path = Path("/"), crowded: list | None = None) -> list[Path]:
     """Top-level entries of ``root`` outside ``SYSTEM_FOLDERS``: whole when no needed path lies below,
     else everything in them off the way to one (a Python installed in /opt/conda stays visible)."""
     try:
@@ -220,26 +229,29 @@ def _beyond_the_system(needed: list[Path], root: Path = Path("/")) -> list[Path]
         if entry.name in SYSTEM_FOLDERS or entry.is_symlink():
             continue
         if any(n == entry or entry in n.parents for n in needed):
-            found += _all_but(entry, needed)
+            found += _all_but(entry, needed, crowded=crowded)
         else:
             found.append(entry)
     return found
 
 
 def _mapped_folders() -> list[Path]:
-    """Folders of the shared libraries this process has loaded (Linux): the worker loads the same ones."""
+    """Folders of the shared libraries this process has loaded (Linux): the worker loads the same ones.
+    Only executable mappings count: a data file mapped by the grader must not open its folder."""
     try:
         lines = Path("/proc/self/maps").read_text().splitlines()
     except OSError:
         return []
-    files = {line.split(None, 5)[5] for line in lines if len(line.split(None, 5)) == 6}
+    fields = [line.split(None, 5) for line in lines]
+    files = {f[5] for f in fields if len(f) == 6 and "x" in f[1]}
     return sorted({Path(f).parent for f in files if f.startswith("/") and not f.endswith("(deleted)")
                    and not f.startswith(("/dev/", "/proc/", "/memfd:")) and os.path.isfile(f)})
 
 
-def _all_but(top: Path, needed: list[Path], limit: int = 2000) -> list[Path]:
+def _all_but(top: Path, needed: list[Path], limit: int = 2000, crowded: list | None = None) -> list[Path]:
     """The entries below ``top`` that are neither a needed path nor on the way to one (links skipped:
-    hiding one would hide its target). Empty for ``/`` or a missing folder."""
+    hiding one would hide its target). Empty for ``/`` or a missing folder. At most ``limit`` (each is
+    a mount in every worker); when there are more, ``top`` is added to ``crowded``."""
     try:
         top = top.resolve()
     except OSError:
@@ -262,6 +274,9 @@ def _all_but(top: Path, needed: list[Path], limit: int = 2000) -> list[Path]:
                     stack.append(entry)  # on the way to a needed path: look inside
                 continue
             found.append(entry)
+    if len(found) > limit or (stack and len(found) >= limit):
+        if crowded is not None:
+            crowded.append(top)
     return found[:limit]
 
 
@@ -363,7 +378,7 @@ def grade_paths(paths, out: Path, student: str | None = None, reference_dir: Pat
             notes.append(f"{sub.student}: {sub.exercise} has no checks")
         todo = [t for t in todo if t[0].exercise not in unchecked]
         unit_slugs = [slug for slug in unit_slugs if slug not in unchecked]
-        hide = hidden_paths(paths, out, reference_dir)
+        hide = hidden_paths(paths, out, reference_dir, warn=log)
         with ThreadPoolExecutor(max_workers=jobs) as threads:
             for slug in unit_slugs:
                 log(f"reference {slug}: computing expected outputs from {reference_dir / (slug + '.ipynb')}")

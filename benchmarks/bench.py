@@ -24,9 +24,9 @@ and for the same number of steps:
 - ``trainer compile`` and ``trainer bf16 compile``: ``--compile``, on CUDA (and on the CPU with
   ``--compile-cpu``: a minute or more of compiling, no gain measured here).
 
-The variants run interleaved, round by round, so that a busy machine slows all of them alike; the
-figures are medians over rounds and the ratio is the median of the per-round ratios to the
-baseline. FLOPs per step come from ``torch.utils.flop_counter.FlopCounterMode`` (forward and
+The variants run interleaved, round by round (on the CPU step by step within each round), so
+that a busy machine slows all of them alike; the figures are medians over rounds and the ratio
+is the median of the per-round ratios to the baseline. FLOPs per step come from ``torch.utils.flop_counter.FlopCounterMode`` (forward and
 backward of one training step); the attainable peak is the best of a large matmul and the same
 product as a 1x1 convolution (float32 and bfloat16), timed in the same run before and after the
 models. Both are kept because the libraries differ: on an AMD CPU, MKL's float32 matmul reaches
@@ -248,10 +248,17 @@ def bench_model(kind: str, impl, train, device: torch.device, args) -> list[dict
     for name, run in runners.items():  # warm-up: allocator, oneDNN/cuDNN kernel choice, compilation
         print(f"  warming up {kind} {name} on {device}", flush=True)
         run(args.warmup)
+    # On the CPU the variants alternate step by step inside a round (a host sync per step costs
+    # nothing there), so a burst of load from a neighbour on a shared machine lands on all of them;
+    # on a GPU each times its whole round at once (a sync per step would hide the trainer's gain).
+    chunk = 1 if device.type == "cpu" else steps
     seconds = {name: [] for name in runners}
     for r in range(args.rounds):
-        for name, run in runners.items():
-            seconds[name].append(timed(run, steps, device))
+        for name in runners:
+            seconds[name].append(0.0)
+        for _ in range(steps // chunk):
+            for name, run in runners.items():
+                seconds[name][-1] += timed(run, chunk, device)
         print(f"  {kind} round {r + 1}/{args.rounds}: " + ", ".join(
             f"{name} {batch * steps / seconds[name][-1]:.0f} img/s" for name in runners), flush=True)
     rows = []

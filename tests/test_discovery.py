@@ -112,3 +112,59 @@ def test_the_folders_of_loaded_libraries_stay_visible():
     folders = _mapped_folders()
     assert Path(torch.__file__).resolve().parent / "lib" in [f.resolve() for f in folders]
     assert all(f.is_dir() for f in folders)
+
+
+def test_a_link_on_the_way_to_the_python_keeps_its_folder(tmp_path, monkeypatch):
+    import sys
+
+    from autograder.grading import hidden_paths
+
+    brew = tmp_path / "linuxbrew"  # Linuxbrew's shape: opt/ is a real folder of links into Cellar/
+    (brew / "Cellar" / "python" / "3.11" / "lib").mkdir(parents=True)
+    (brew / "Cellar" / "sqlite").mkdir(parents=True)
+    (brew / "opt").mkdir()
+    (brew / "opt" / "python").symlink_to(brew / "Cellar" / "python" / "3.11")
+    monkeypatch.setattr(sys, "path", [*sys.path, str(brew / "opt" / "python" / "lib")])
+    hidden = hidden_paths([], tmp_path / "out", tmp_path / "ref")
+    assert str(brew / "opt") not in hidden, "the folder holding the link the Python runs through was hidden"
+    assert str(brew / "Cellar" / "sqlite") in hidden
+
+
+def test_a_crowded_folder_is_reported_not_silently_half_hidden(tmp_path):
+    from autograder.grading import _all_but
+
+    for i in range(12):
+        (tmp_path / f"u{i:02d}").mkdir()
+    crowded = []
+    assert len(_all_but(tmp_path, [tmp_path / "u11" / "python"], limit=5, crowded=crowded)) == 5
+    assert crowded == [tmp_path.resolve()]
+    crowded = []
+    assert len(_all_but(tmp_path, [], limit=50, crowded=crowded)) == 12 and crowded == []
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="Linux only")
+def test_a_data_file_the_grader_maps_does_not_open_its_folder(tmp_path):
+    import mmap
+
+    from autograder.grading import _mapped_folders
+
+    data = tmp_path / "grades.csv"
+    data.write_bytes(b"x" * 4096)
+    with open(data, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ):
+        assert tmp_path not in _mapped_folders()
+
+
+def test_slash_tmp_is_cleaned_when_tmpdir_points_elsewhere(tmp_path, monkeypatch):
+    import tempfile
+    import uuid
+
+    from autograder.grading import hidden_paths
+
+    other = Path("/tmp") / f"grader-test-other-class-{uuid.uuid4().hex[:8]}"
+    other.mkdir()
+    try:
+        monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+        hidden = hidden_paths([], tmp_path / "out", tmp_path / "ref")
+        assert str(other) in hidden
+    finally:
+        shutil.rmtree(other, ignore_errors=True)

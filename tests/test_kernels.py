@@ -182,3 +182,24 @@ def test_autocast_forward_survives_a_copy_and_returns_float32():
         clone[0].weight.mul_(2.0)
     assert not torch.allclose(clone(x), model(x)), "the copy still computes with the original's weights"
     assert list(clone.state_dict()) == ["0.weight", "0.bias"]
+
+
+def test_rewritten_models_pickle_and_take_empty_batches(tmp_path):
+    from vaegan.train.engine import autocast_forward
+
+    torch.manual_seed(0)
+    model = gan_pair(bias=True)
+    deconv_bias_apart(model)
+    native_single_channel_deconv(model)
+    whole_image_convs_as_matmul(model)
+    autocast_forward(model, "cpu", torch.bfloat16)
+    autocast_forward(model, "cpu", torch.bfloat16)  # twice: still one autocast, no recursion
+    z = torch.randn(3, 100)
+    torch.save(model, tmp_path / "model.pt")
+    loaded = torch.load(tmp_path / "model.pt", weights_only=False)
+    torch.testing.assert_close(loaded(z), model(z))
+    assert model(torch.randn(0, 100)).shape == (0, 1)  # an empty batch, like the plain layers
+    layer = nn.ConvTranspose2d(6, 4, 3)
+    whole_image_convs_as_matmul(layer)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the product's dtype, as the convolution's
+        assert layer(torch.randn(2, 6, 1, 1)).dtype == torch.bfloat16

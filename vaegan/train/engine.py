@@ -33,7 +33,6 @@ import random
 import re
 import sys
 import time
-import types
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import NamedTuple
@@ -540,9 +539,10 @@ def autocast_forward(module: torch.nn.Module, device_type: str, dtype: torch.dty
     Only the forward is autocast (what the AMP docs recommend): the graded losses, backward and
     optimizer step see float32 outputs. In eval() mode (sample grids, evaluation) the forward is untouched.
     """
-    # Bound methods, not closures: a copy.deepcopy of the model rebinds both to the copy.
-    module._autocast = (device_type, dtype, module.forward)  # the forward it had (its class's, or a rule's)
-    module.forward = types.MethodType(_autocast_forward, module)  # parameters and state_dict keys unchanged
+    # A partial over the module, not a closure: deepcopy and pickling rebuild it around the copy.
+    inner = module._autocast[2] if "_autocast" in vars(module) else module.forward  # its class's, or a rule's
+    module._autocast = (device_type, dtype, inner)  # applied twice: the second replaces the first
+    module.forward = functools.partial(_autocast_forward, module)  # parameters and state_dict keys unchanged
     return module
 
 

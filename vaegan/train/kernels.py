@@ -21,7 +21,7 @@ so the order in which they are given does not matter.
 from __future__ import annotations
 
 import contextlib
-import types
+import functools
 
 import torch
 import torch.nn.functional as F
@@ -51,14 +51,15 @@ RULES = ("matmul", "bias_apart", "native")  # tried in this order; the layer's o
 def _add_rule(layer: nn.Module, rule: str) -> bool:
     """Give ``layer`` the rule-dispatching forward (once) and ``rule``; True when the rule is new to it.
 
-    The forward is a method bound to the layer (an instance attribute), not a closure over it: a
-    ``copy.deepcopy`` of the model rebinds it to the copy, so the copy computes with its own weights.
+    The forward is ``functools.partial(_ruled_forward, layer)`` (an instance attribute), not a closure
+    over the layer: ``copy.deepcopy`` and pickling rebuild it around the copy, so a copy computes with
+    its own weights and a pickled model loads back.
     """
     rules = layer.__dict__.get("_kernel_rules", ())
     if rule in rules:
         return False
     layer._kernel_rules = tuple(r for r in RULES if r in rules or r == rule)
-    layer.forward = types.MethodType(_ruled_forward, layer)
+    layer.forward = functools.partial(_ruled_forward, layer)
     return True
 
 
@@ -114,18 +115,17 @@ def _as_linear(layer: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
         if tuple(x.shape[-2:]) != (1, 1):
             return None
         c_in, c_out, kh, kw = weight.shape
-        y = (x.reshape(batch, c_in) @ weight.reshape(c_in, -1)).view(batch, c_out, kh, kw)
-        if layer.bias is not None:
-            y = y + layer.bias.view(1, -1, 1, 1)
+        y = (x.flatten(1) @ weight.reshape(c_in, -1)).view(batch, c_out, kh, kw)
+        if layer.bias is not None:  # in the product's dtype: bfloat16 under autocast, as the convolution gives
+            y = y + layer.bias.view(1, -1, 1, 1).to(y.dtype)
         return _in_weight_format(y, weight)
     if tuple(x.shape[-2:]) != tuple(weight.shape[-2:]):  # Conv2d: only a kernel-sized input gives a 1x1 output
         return None
     if x.is_contiguous():  # NCHW: (B, C*H*W) against (C_out, C*H*W)
-        flat_x, flat_w = x.reshape(batch, -1), weight.reshape(weight.shape[0], -1)
+        flat_x, flat_w = x.flatten(1), weight.flatten(1)
     else:  # channels_last is (B, H, W, C) in memory: the same sum in H, W, C order, without copying x
-        flat_x = x.permute(0, 2, 3, 1).reshape(batch, -1)
-        flat_w = weight.permute(0, 2, 3, 1).reshape(weight.shape[0], -1)
-    return F.linear(flat_x, flat_w, layer.bias).view(batch, -1, 1, 1)  # (B, C_out, 1, 1)
+        flat_x, flat_w = x.permute(0, 2, 3, 1).flatten(1), weight.permute(0, 2, 3, 1).flatten(1)
+    return F.linear(flat_x, flat_w, layer.bias).view(batch, weight.shape[0], 1, 1)  # (B, C_out, 1, 1)
 
 
 def whole_image_convs_as_matmul(module: nn.Module) -> int:

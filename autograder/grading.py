@@ -206,9 +206,14 @@ def hidden_paths(paths, out: Path, reference_dir: Path, warn=None) -> list[str]:
              "some stay visible to the students' code")
     keep = []
     for p in (p.resolve() for p in hide if p.exists()):
-        if not any(n == p or p in n.parents for n in needed):  # never hide the code the worker runs
+        if not _leads_to(p, needed):  # never hide the code the worker runs
             keep.append(str(p))
     return sorted(set(keep))
+
+
+def _leads_to(path: Path, needed: list[Path]) -> bool:
+    """Whether ``path`` is a needed path or a folder on the way to one."""
+    return any(n == path or path in n.parents for n in needed)
 
 
 # Top-level folders a worker may need (programs, libraries, configuration, devices, the kernel's
@@ -228,7 +233,7 @@ def _beyond_the_system(needed: list[Path], root: Path = Path("/"), crowded: list
     for entry in entries:
         if entry.name in SYSTEM_FOLDERS or entry.is_symlink():
             continue
-        if any(n == entry or entry in n.parents for n in needed):
+        if _leads_to(entry, needed):
             found += _all_but(entry, needed, crowded=crowded)
         else:
             found.append(entry)
@@ -269,8 +274,8 @@ def _all_but(top: Path, needed: list[Path], limit: int = 2000, crowded: list | N
         for entry in entries:
             if entry.is_symlink():
                 continue
-            if any(n == entry or entry in n.parents for n in needed):
-                if entry.is_dir() and not any(n == entry for n in needed):
+            if _leads_to(entry, needed):
+                if entry.is_dir() and entry not in needed:
                     stack.append(entry)  # on the way to a needed path: look inside
                 continue
             found.append(entry)

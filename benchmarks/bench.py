@@ -26,8 +26,8 @@ and for the same number of steps:
 
 The variants run interleaved, round by round (on the CPU step by step within each round), so
 that a busy machine slows all of them alike; the figures are medians over rounds and the ratio
-is the median of the per-round ratios to the baseline. FLOPs per step come from ``torch.utils.flop_counter.FlopCounterMode`` (forward and
-backward of one training step); the attainable peak is the best of a large matmul and the same
+is the median of the per-round ratios to the baseline. FLOPs per step come from
+``torch.utils.flop_counter.FlopCounterMode`` (forward and backward of one training step); the attainable peak is the best of a large matmul and the same
 product as a 1x1 convolution (float32 and bfloat16), timed in the same run before and after the
 models. Both are kept because the libraries differ: on an AMD CPU, MKL's float32 matmul reaches
 less than half of what oneDNN's convolutions (the ones the models use) reach. On CUDA, cuDNN runs

@@ -45,7 +45,7 @@ from ..data import default_data_root, load_dataset, offline_requested
 from ..devices import DeviceUnavailableError, describe_device
 from .ddp import distributed
 from .impl import resolve_impl
-from .kernels import deconv_bias_apart, native_single_channel_deconv, whole_image_convs_as_matmul
+from .kernels import CPU_RULES
 
 CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_FORMAT = 1
@@ -582,12 +582,9 @@ class Speed:
         """Memory format, autocast and compile for ``module``, in place (the same object, same state_dict keys)."""
         if self.channels_last:
             module.to(memory_format=torch.channels_last)
-        if self.deconv_bias_apart:  # the kernel rules, in any order (one forward dispatches them)
-            deconv_bias_apart(module)
-        if self.native_deconv:
-            native_single_channel_deconv(module)
-        if self.matmul_convs:
-            whole_image_convs_as_matmul(module)
+        for name, apply_rule in CPU_RULES.items():  # the kernel rules, in any order (one forward dispatches them)
+            if getattr(self, name):
+                apply_rule(module)
         if self.amp == "bf16":
             autocast_forward(module, self.device_type, torch.bfloat16)
         if self.compile:
@@ -629,9 +626,9 @@ def resolve_speed(cfg: RunConfig, device: torch.device, verbose: bool = True) ->
     adam = "fused" if device.type == "cuda" or (device.type == "cpu" and cpu_fused_adam()) else "foreach"
     # The CPU kernel rules, measured by benchmarks/bench.py (the "trainer oneDNN ..." rows): on by
     # default on the CPU, off under --compile (inductor chooses its own kernels), never elsewhere.
-    rules = {name: getattr(cfg, name) for name in ("native_deconv", "matmul_convs", "deconv_bias_apart")}
-    rules = {name: bool(device.type == "cpu" and not cfg.compile if on is None else on) and device.type == "cpu"
-             for name, on in rules.items()}
+    on_cpu = device.type == "cpu"
+    rules = {name: on_cpu and bool(not cfg.compile if getattr(cfg, name) is None else getattr(cfg, name))
+             for name in CPU_RULES}
     return Speed(amp=amp, compile=bool(cfg.compile), channels_last=bool(channels_last), adam=adam,
                  device_type=device.type, **rules)
 

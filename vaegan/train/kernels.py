@@ -45,9 +45,6 @@ def _onednn_disabled():
         setter(before)
 
 
-RULES = ("matmul", "bias_apart", "native")  # tried in this order; the layer's own forward is the fallback
-
-
 def _add_rule(layer: nn.Module, rule: str) -> bool:
     """Give ``layer`` the rule-dispatching forward (once) and ``rule``; True when the rule is new to it.
 
@@ -58,7 +55,7 @@ def _add_rule(layer: nn.Module, rule: str) -> bool:
     rules = layer.__dict__.get("_kernel_rules", ())
     if rule in rules:
         return False
-    layer._kernel_rules = tuple(r for r in RULES if r in rules or r == rule)
+    layer._kernel_rules = rules + (rule,)  # _ruled_forward tries them in its own fixed order
     layer.forward = functools.partial(_ruled_forward, layer)
     return True
 
@@ -156,3 +153,8 @@ def deconv_bias_apart(module: nn.Module) -> int:
     """
     return sum(_add_rule(layer, "bias_apart") for layer in module.modules()
                if type(layer) is nn.ConvTranspose2d and layer.bias is not None and layer.out_channels > 1)
+
+
+# The rules by the name of their Speed / RunConfig switch (``resolve_speed`` and ``Speed.prepare`` use this).
+CPU_RULES = {"native_deconv": native_single_channel_deconv, "matmul_convs": whole_image_convs_as_matmul,
+             "deconv_bias_apart": deconv_bias_apart}

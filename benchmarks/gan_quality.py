@@ -10,7 +10,9 @@ evaluator (``vaegan.metrics``, the same one the capstones use) it reports, in ev
 - the classifier score of ``--samples`` generated digits, against the score of the real test split
   (criterion: at least 90% of it);
 - the class histogram of the generated digits (criterion: every class between 5% and 15%);
-- the classifier Fréchet distance to the test split, beside its floor (as many real training digits).
+- the classifier Fréchet distance to the test split, beside its floor (as many real training digits);
+- the discriminator's mean output on its training digits, on unseen test digits and on generated ones:
+  a large train-minus-test gap means D has memorized its training set (see ``vaegan.train.augment``).
 
 Results are printed and written as JSON (default: ``benchmarks/results/gan_quality.json``).
 """
@@ -45,6 +47,30 @@ def generator_weights(run: Path) -> tuple[dict, int | None, dict]:
     return state["generator"], int(state["step"]), state.get("config", {})
 
 
+def discriminator_weights(run: Path) -> dict | None:
+    """The run's discriminator ``state_dict``: the final weights, else the last checkpoint's (None if neither)."""
+    if (run / "discriminator.pt").exists():
+        return torch.load(run / "discriminator.pt", map_location="cpu", weights_only=True)
+    if (run / "checkpoint.pt").exists():
+        return torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)["discriminator"]
+    return None
+
+
+def memorization(D, G, train, test, noise_dim: int, n: int = 1000) -> dict:
+    """Mean D(x) (a probability, D in train() mode as it trains) on training digits, unseen test digits and fakes.
+
+    A discriminator that has memorized its training set rates its own training digits well above unseen
+    real digits; the gap (train minus test) is the overfitting that DiffAugment (``--translate``) counters.
+    """
+    D.train()  # BatchNorm with batch statistics, as in the graded step; no update is made
+    with torch.no_grad():
+        rate = lambda x: torch.sigmoid(D(x)).mean().item()  # noqa: E731
+        scores = {"train_digits": rate(train.images[:n] * 2 - 1), "test_digits": rate(test.images[:n] * 2 - 1),
+                  "generated": rate(G(torch.randn(n, noise_dim)))}
+    scores["train_minus_test"] = scores["train_digits"] - scores["test_digits"]
+    return {k: round(v, 4) for k, v in scores.items()}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", help="a GAN run folder (python -m vaegan train gan --out RUN)")
@@ -70,6 +96,13 @@ def main(argv=None) -> int:
         _, probs = evaluator.predict(test.images)
         real_score = classifier_score(probs)
     histogram = quality["class_histogram"]
+    d_weights = discriminator_weights(run)
+    memo = None
+    if d_weights is not None:
+        D = resolve_impl("solutions", ("Discriminator",)).Discriminator()
+        D.load_state_dict(d_weights)
+        torch.manual_seed(args.seed)
+        memo = memorization(D, G, train, test, noise_dim)
     report = {
         "run": str(run), "step": step, "schedule_steps": config.get("steps"), "data": data,
         "data_source": train.source, "train_images": len(train), "samples": args.samples,
@@ -78,6 +111,7 @@ def main(argv=None) -> int:
         "class_histogram": histogram, "fd": quality["fd"], "fd_floor": quality["fd_floor"],
         "criteria": {"score_at_least_90_percent": quality["classifier_score"] >= SCORE_SHARE * real_score,
                      "every_class_5_to_15_percent": all(CLASS_LOW <= h <= CLASS_HIGH for h in histogram)},
+        "discriminator_mean_output": memo,
         "evaluator": quality["evaluator"], "seconds": round(time.perf_counter() - started, 1),
     }
     print(f"{run} at step {step} of {config.get('steps')} ({train.source}, {len(train)} training digits):")
@@ -87,6 +121,9 @@ def main(argv=None) -> int:
     print(f"  class histogram {', '.join(f'{100 * h:.1f}' for h in histogram)} % "
           f"(criterion 5-15%: {'met' if report['criteria']['every_class_5_to_15_percent'] else 'not met'})")
     print(f"  FD {report['fd']:.2f} (floor {report['fd_floor']:.2f})")
+    if memo:
+        print(f"  mean D(x): training digits {memo['train_digits']:.3f}, unseen test digits {memo['test_digits']:.3f}, "
+              f"generated {memo['generated']:.3f} (memorization gap {memo['train_minus_test']:+.3f})")
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json(path, report)  # atomic, like the runs' metrics.json

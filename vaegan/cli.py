@@ -68,6 +68,8 @@ def _train(args) -> int:
     else:
         options.update(lr_g=args.lr_g, lr_d=args.lr_d, real_label=args.real_label, max_grad_norm=args.max_grad_norm,
                        g_steps=args.g_steps)
+        if args.translate is not None:
+            options.update(translate=args.translate)
         train = train_gan
     try:
         out, metrics = train(resume=args.resume, **options)
@@ -143,6 +145,9 @@ def _add_train_parsers(sub) -> None:
     gan.add_argument("--lr-g", type=float, default=2e-4)
     gan.add_argument("--lr-d", type=float, default=1e-4)
     gan.add_argument("--g-steps", type=_positive, default=2, help="generator updates per discriminator update")
+    gan.add_argument("--translate", type=int, default=None, metavar="PIXELS",
+                     help="DiffAugment: D sees real and generated images shifted by up to PIXELS "
+                          "(0 turns it off; default: the recipe's)")
     train.set_defaults(func=_train)
 
 

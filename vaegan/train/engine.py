@@ -35,7 +35,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 import torch
@@ -93,6 +93,7 @@ class RunConfig:
     KIND = "run"
     DEFAULT_STEPS = (100, 20)  # (normal, fast)
     MUST_MATCH = ("batch_size", "data", "seed")  # a resumed run must keep these
+    ABSENT_MEANS: ClassVar[dict] = {}  # a MUST_MATCH setting added later: its value in checkpoints written before
 
     def with_defaults(self) -> "RunConfig":
         """Fill every ``None`` with the recipe value (fast-mode value under ``COURSE_FAST=1``)."""
@@ -360,8 +361,9 @@ def load_checkpoint(path: Path, kind: str, cfg: RunConfig, world_size: int = 1) 
     if not isinstance(state, dict) or state.get("kind") != kind or state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a {kind} checkpoint of this course's format {CHECKPOINT_FORMAT}")
     saved = state.get("config", {})
-    clashes = [f"{k}: checkpoint {saved.get(k)!r}, now {getattr(cfg, k)!r}" for k in cfg.MUST_MATCH
-               if _differs(saved.get(k), getattr(cfg, k))]
+    saved = {k: saved.get(k, cfg.ABSENT_MEANS.get(k)) for k in cfg.MUST_MATCH}  # settings added since it was written
+    clashes = [f"{k}: checkpoint {saved[k]!r}, now {getattr(cfg, k)!r}" for k in cfg.MUST_MATCH
+               if _differs(saved[k], getattr(cfg, k))]
     if clashes:
         raise CheckpointError(f"--resume from {path} with different settings ({'; '.join(clashes)}); "
                               "use the original settings or start a fresh run in another --out")

@@ -10,6 +10,7 @@ device, seed, wall time, final losses; ``quality`` is filled by ``quality_metric
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import ClassVar
 from pathlib import Path
 
 import torch
@@ -21,6 +22,7 @@ from .engine import (CHECKPOINT, FIXED_BATCH, REPORT, Clock, LossLog, RunConfig,
                      describe_impl, environment, fixed_normal, isolated_rng, load_splits,
                      launch, resume_rng, save_checkpoint, save_weights, speed_record,
                      start_run, train_loop, write_json)
+from .augment import augment_discriminator
 from .impl import GAN_NAMES, ImplementationError
 from .report import write_report
 
@@ -41,11 +43,13 @@ class GANConfig(RunConfig):
     max_grad_norm: float | None = 1.0  # None (or <= 0) turns clipping off
     g_steps: int = 2
     noise_dim: int = 100
+    translate: int = 0  # DiffAugment: D sees images shifted by up to this many pixels (vaegan.train.augment)
 
     KIND = "gan"
     DEFAULT_STEPS = (9300, 20)
     MUST_MATCH = ("batch_size", "data", "seed", "lr_g", "lr_d", "betas", "real_label", "max_grad_norm", "g_steps",
-                  "noise_dim")
+                  "noise_dim", "translate")
+    ABSENT_MEANS: ClassVar[dict] = {"translate": 0}  # checkpoints from before DiffAugment trained without it
 
     def with_defaults(self) -> "GANConfig":
         cfg = super().with_defaults()
@@ -138,6 +142,7 @@ def _run(cfg: GANConfig, impl, device, dist, speed) -> TrainResult:
         step, history, clock = state["step"], state["history"], Clock(state["wall_time_s"])
         resume_rng(state, out, dist.rank, verbose=dist.is_main)
     G_net, D_net = dist.wrap(G, device), dist.wrap(D, device)  # after loading: all ranks start from rank 0's
+    D_net = augment_discriminator(D_net, cfg.translate)  # DiffAugment for the graded step; D itself is saved
     log = LossLog(LOSS_KEYS, history, device, "gan_train_step", reduce=dist.mean if dist.enabled else None)
 
     def save_point(at: int) -> None:
@@ -185,7 +190,7 @@ def _run(cfg: GANConfig, impl, device, dist, speed) -> TrainResult:
         "save_every": cfg.save_every,
         "recipe": {"optimizer": "Adam (make_optimizers)", "lr_g": cfg.lr_g, "lr_d": cfg.lr_d, "betas": list(cfg.betas),
                    "real_label": cfg.real_label, "max_grad_norm": cfg.max_grad_norm, "init": "DCGAN (weights_init)",
-                   "noise_dim": cfg.noise_dim},
+                   "noise_dim": cfg.noise_dim, "translate": cfg.translate},
         "dataset": cfg.data,
         "data_source": train.source,
         "train_images": len(train),

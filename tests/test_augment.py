@@ -1,0 +1,123 @@
+"""DiffAugment for the GAN capstone (``vaegan.train.augment``): the translation, the wrapper and the trainer option."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from vaegan import cli
+from vaegan.train import GANConfig, train_gan
+from vaegan.train.augment import AugmentedDiscriminator, augment_discriminator, random_translate
+
+
+def shifted(image: torch.Tensor, dy: int, dx: int, background: float) -> torch.Tensor:
+    """``image`` (C, H, W) moved down by dy and right by dx, the uncovered pixels set to ``background``."""
+    out = torch.full_like(image, background)
+    H, W = image.shape[-2:]
+    out[:, max(dy, 0):H + min(dy, 0), max(dx, 0):W + min(dx, 0)] = \
+        image[:, max(-dy, 0):H + min(-dy, 0), max(-dx, 0):W + min(-dx, 0)]
+    return out
+
+
+def test_every_image_is_a_whole_pixel_shift_within_the_limit():
+    torch.manual_seed(0)
+    x = torch.rand(64, 2, 9, 7) * 2 - 1
+    y = random_translate(x, 3)
+    assert y.shape == x.shape and y.dtype == x.dtype
+    seen = set()
+    for image, moved in zip(x, y):
+        matches = [(dy, dx) for dy in range(-3, 4) for dx in range(-3, 4)
+                   if torch.equal(moved, shifted(image, dy, dx, -1.0))]
+        assert len(matches) == 1, "each output must be its own input shifted, background -1 shifted in"
+        seen.add(matches[0])
+    assert len(seen) > 20, "shifts must be drawn per image, over the whole range"
+
+
+def test_gradient_reaches_exactly_the_pixels_that_stay_in_view():
+    x = torch.rand(8, 1, 6, 6, dtype=torch.float64, requires_grad=True)
+    y = random_translate(x, 2)
+    y.sum().backward()
+    for image, moved, grad in zip(x.detach(), y.detach(), x.grad):
+        in_view = torch.isin(image, moved)  # random values: each pixel is unique
+        assert torch.equal(grad, in_view.to(grad.dtype))
+
+
+def test_no_shift_and_empty_batches_pass_through():
+    x = torch.rand(4, 1, 5, 5)
+    assert random_translate(x, 0) is x
+    empty = torch.rand(0, 1, 5, 5)
+    assert random_translate(empty, 2).shape == (0, 1, 5, 5)
+
+
+def test_translation_respects_the_device():
+    y = random_translate(torch.empty(3, 1, 28, 28, device="meta"), 2)
+    assert y.device.type == "meta" and y.shape == (3, 1, 28, 28)
+
+
+def test_wrapper_augments_in_training_only_and_adds_no_state():
+    torch.manual_seed(0)
+    D = nn.Sequential(nn.Flatten(), nn.Linear(36, 1))
+    wrapped = augment_discriminator(D, 2)
+    assert isinstance(wrapped, AugmentedDiscriminator) and augment_discriminator(D, 0) is D
+    assert [p for p in wrapped.parameters()] == [p for p in D.parameters()]
+    x = torch.rand(16, 1, 6, 6)
+    wrapped.train()
+    assert not torch.allclose(wrapped(x), D(x)), "train() mode must see shifted images"
+    wrapped.eval()
+    assert torch.equal(wrapped(x), D(x)), "eval() mode must be D itself"
+
+
+def test_generator_gradient_flows_through_the_augmentation():
+    torch.manual_seed(0)
+    G = nn.Sequential(nn.Linear(4, 36), nn.Unflatten(1, (1, 6, 6)))
+    D = augment_discriminator(nn.Sequential(nn.Flatten(), nn.Linear(36, 1)), 1)
+    D(G(torch.randn(8, 4))).mean().backward()
+    assert G[0].weight.grad is not None and G[0].weight.grad.abs().sum() > 0
+
+
+def test_trainer_option_is_recorded_and_discriminator_saved_plain(tmp_path):
+    from vaegan.notebooks import load_reference
+
+    out, metrics = train_gan(impl="solutions", steps=2, save_every=5, out=tmp_path / "gan", translate=2,
+                             batch_size=16, progress=False)
+    assert metrics["recipe"]["translate"] == 2 and metrics["settings"]["translate"] == 2
+    load_reference("08_discriminator").Discriminator().load_state_dict(
+        torch.load(out / "discriminator.pt", weights_only=True))
+
+
+def test_translation_changes_training_and_resumes_bit_identically(tmp_path):
+    options = dict(impl="solutions", steps=3, save_every=2, batch_size=16, progress=False, translate=2)
+    train_gan(out=tmp_path / "full", **options)
+    train_gan(out=tmp_path / "part", stop_after=2, **options)
+    train_gan(out=tmp_path / "part", resume=True, **options)
+    train_gan(out=tmp_path / "plain", **{**options, "translate": 0})
+    weights = {name: torch.load(tmp_path / name / "discriminator.pt", weights_only=True)
+               for name in ("full", "part", "plain")}
+    assert all(torch.equal(weights["full"][k], weights["part"][k]) for k in weights["full"])
+    assert not all(torch.equal(weights["full"][k], weights["plain"][k]) for k in weights["full"])
+
+
+def test_resume_refuses_another_translation_and_accepts_older_checkpoints(tmp_path):
+    from vaegan.train import CheckpointError
+
+    options = dict(impl="solutions", steps=3, save_every=2, batch_size=16, progress=False)
+    out = tmp_path / "gan"
+    train_gan(out=out, stop_after=2, translate=2, **options)
+    with pytest.raises(CheckpointError, match="translate"):
+        train_gan(out=out, resume=True, translate=0, **options)
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    del state["config"]["translate"]  # a checkpoint written before the setting existed trained without it
+    torch.save(state, out / "checkpoint.pt")
+    with pytest.raises(CheckpointError, match="translate: checkpoint 0, now 2"):
+        train_gan(out=out, resume=True, translate=2, **options)
+    _, metrics = train_gan(out=out, resume=True, translate=0, **options)
+    assert metrics["resumed"]
+
+
+def test_command_line_option(tmp_path):
+    args = cli.build_parser().parse_args(["train", "gan", "--translate", "3"])
+    assert args.translate == 3
+    assert cli.build_parser().parse_args(["train", "gan"]).translate is None  # the recipe's default applies
+    assert json.dumps(GANConfig().plain()["translate"]) == str(GANConfig().translate)

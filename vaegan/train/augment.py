@@ -1,0 +1,63 @@
+"""Differentiable augmentation of the discriminator's input (DiffAugment), for GANs on few images.
+
+With few training images the discriminator memorizes them: after the seed schedule on the 4,000
+offline digits, the reference D gives its own training digits a mean D(x) of 0.60 and unseen test
+digits 0.37, hardly above the generator's 0.18 (``benchmarks/gan_quality.py`` reports this gap). The
+generator then learns from a judge that rewards "looks like one of these 4,000", not "looks like a
+digit". Augmenting every image D sees, real **and** generated, with the same random transforms
+(Zhao et al. 2020, "Differentiable Augmentation for Data-Efficient GAN Training",
+arXiv:2006.10738) keeps D from memorizing while the generator still learns the un-augmented
+distribution: the transforms are differentiable, so G's gradient flows through them, and since both
+sides are transformed alike, D cannot tell them apart by the augmentation.
+
+``AugmentedDiscriminator(D, translate=...)`` wraps D for the graded ``gan_train_step``: in train()
+mode it shifts each image by a random whole number of pixels (background filled with the image's
+background value), in eval() mode it is D itself. It adds no parameters or buffers; the trainer
+saves D itself, so checkpoints and ``discriminator.pt`` load into the reference architecture.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+BACKGROUND = -1.0  # the GAN works in [-1, 1]: black background
+
+
+def random_translate(x: torch.Tensor, max_shift: int, background: float = BACKGROUND,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """Each image of ``x`` (B, C, H, W) shifted by its own random (dy, dx) in [-max_shift, max_shift]; differentiable.
+
+    Pixels shifted in from outside take ``background``. ``max_shift=0`` returns ``x`` itself.
+    """
+    if max_shift <= 0 or x.shape[0] == 0:
+        return x
+    B, _, H, W = x.shape
+    shifts = torch.randint(-max_shift, max_shift + 1, (2, B, 1), device=x.device, generator=generator)
+    padded = nn.functional.pad(x, (max_shift,) * 4, value=background)  # (B, C, H + 2s, W + 2s)
+    rows = torch.arange(H, device=x.device) + max_shift - shifts[0]  # (B, H): source row of each output row
+    cols = torch.arange(W, device=x.device) + max_shift - shifts[1]  # (B, W)
+    batch = torch.arange(B, device=x.device)[:, None, None, None]
+    channel = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
+    return padded[batch, channel, rows[:, None, :, None], cols[:, None, None, :]]  # (B, C, H, W)
+
+
+class AugmentedDiscriminator(nn.Module):
+    """``D`` that sees randomly translated images in train() mode (DiffAugment); ``D`` itself in eval() mode."""
+
+    def __init__(self, discriminator: nn.Module, translate: int):
+        super().__init__()
+        self.discriminator = discriminator
+        self.translate = int(translate)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            x = random_translate(x, self.translate)
+        return self.discriminator(x)
+
+    def extra_repr(self) -> str:
+        return f"translate={self.translate}"
+
+
+def augment_discriminator(D: nn.Module, translate: int) -> nn.Module:
+    """``D`` wrapped in ``AugmentedDiscriminator`` when ``translate > 0``, else ``D`` unchanged."""
+    return AugmentedDiscriminator(D, translate) if translate and translate > 0 else D

@@ -192,7 +192,7 @@ def hidden_paths(paths, out: Path, reference_dir: Path, warn=None) -> list[str]:
     # keep its folder visible too. LDAP/AD user lookups (getpass, caches) go through sssd's pipes.
     needed = [repo / "vaegan", repo / "autograder", Path(run_root()).resolve(), Path("/var/lib/sss"),
               *(Path(os.path.abspath(p)) for p in runs_from), *(p.resolve() for p in runs_from),
-              *_mapped_folders()]
+              *_mapped_folders(), *_library_path_folders()]
     # Beyond the named folders, show the worker only what it runs from: in the repository (its git
     # history, tests, build outputs hold solutions), the home folder and the temporary folders (earlier
     # runs' gradebooks, other classes' notebooks), every entry not on the way to a needed path is hidden;
@@ -251,6 +251,13 @@ def _mapped_folders() -> list[Path]:
     files = {f[5] for f in fields if len(f) == 6 and "x" in f[1]}
     return sorted({Path(f).parent for f in files if f.startswith("/") and not f.endswith("(deleted)")
                    and not f.startswith(("/dev/", "/proc/", "/memfd:")) and os.path.isfile(f)})
+
+
+def _library_path_folders() -> list[Path]:
+    """The folders of ``LD_LIBRARY_PATH``, as written and resolved: a library the worker loads on first use
+    (an MKL or CUDA runtime in /opt, say) comes from there even when the grader never loaded it."""
+    folders = [Path(p) for p in os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep) if os.path.isabs(p)]
+    return [*folders, *(f.resolve() for f in folders)]
 
 
 def _all_but(top: Path, needed: list[Path], limit: int = 2000, crowded: list | None = None) -> list[Path]:

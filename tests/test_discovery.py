@@ -168,3 +168,15 @@ def test_slash_tmp_is_cleaned_when_tmpdir_points_elsewhere(tmp_path, monkeypatch
         assert str(other) in hidden
     finally:
         shutil.rmtree(other, ignore_errors=True)
+
+
+def test_library_path_folders_stay_visible(tmp_path, monkeypatch):
+    from autograder.grading import hidden_paths
+
+    runtime = tmp_path / "opt" / "intel" / "mkl" / "lib"  # loaded by the worker on first use only
+    runtime.mkdir(parents=True)
+    (tmp_path / "opt" / "grades").mkdir()
+    monkeypatch.setenv("LD_LIBRARY_PATH", f"relative/ignored:{runtime}")
+    hidden = hidden_paths([], tmp_path / "out", tmp_path / "ref")
+    assert not any(runtime == Path(h) or Path(h) in runtime.parents for h in hidden)
+    assert str(tmp_path / "opt" / "grades") in hidden

@@ -12,7 +12,9 @@ evaluator (``vaegan.metrics``, the same one the capstones use) it reports, in ev
 - the class histogram of the generated digits (criterion: every class between 5% and 15%);
 - the classifier Fréchet distance to the test split, beside its floor (as many real training digits);
 - the discriminator's mean output on its training digits, on unseen test digits and on generated ones:
-  a large train-minus-test gap means D has memorized its training set (see ``vaegan.train.augment``).
+  a large train-minus-test gap means D has memorized its training set (see ``vaegan.train.augment``);
+- how far the generated digits wander off centre (the spread of their ink's centre of mass) against
+  the test digits, which MNIST centres by that same centre of mass.
 
 Results are printed and written as JSON (default: ``benchmarks/results/gan_quality.json``).
 """
@@ -71,6 +73,19 @@ def memorization(D, G, train, test, noise_dim: int, n: int = 1000) -> dict:
     return {k: round(v, 4) for k, v in scores.items()}
 
 
+def centre_of_mass_spread(images: torch.Tensor) -> list[float]:
+    """Standard deviation, in pixels, of the ink's centre of mass (rows, columns) over ``images`` (B, 1, H, W) in [0, 1].
+
+    MNIST centres every digit by its centre of mass, so real digits spread by about 0.3 pixel; a generator
+    whose digits wander off centre (a leak of a translation augmentation, say) spreads more.
+    """
+    ink = images.clamp(0, 1).squeeze(1)  # (B, H, W)
+    mass = ink.sum((1, 2)).clamp_min(1e-6)
+    rows = (ink.sum(2) * torch.arange(ink.shape[1], dtype=ink.dtype)).sum(1) / mass
+    cols = (ink.sum(1) * torch.arange(ink.shape[2], dtype=ink.dtype)).sum(1) / mass
+    return [round(rows.std().item(), 3), round(cols.std().item(), 3)]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", help="a GAN run folder (python -m vaegan train gan --out RUN)")
@@ -103,6 +118,10 @@ def main(argv=None) -> int:
         D.load_state_dict(d_weights)
         torch.manual_seed(args.seed)
         memo = memorization(D, G, train, test, noise_dim)
+    torch.manual_seed(args.seed)
+    with torch.no_grad():
+        spread = {"generated": centre_of_mass_spread((G(torch.randn(args.samples, noise_dim)) + 1) / 2),
+                  "test_digits": centre_of_mass_spread(test.images)}
     report = {
         "run": str(run), "step": step, "schedule_steps": config.get("steps"), "data": data,
         "data_source": train.source, "train_images": len(train), "samples": args.samples,
@@ -111,7 +130,7 @@ def main(argv=None) -> int:
         "class_histogram": histogram, "fd": quality["fd"], "fd_floor": quality["fd_floor"],
         "criteria": {"score_at_least_90_percent": quality["classifier_score"] >= SCORE_SHARE * real_score,
                      "every_class_5_to_15_percent": all(CLASS_LOW <= h <= CLASS_HIGH for h in histogram)},
-        "discriminator_mean_output": memo,
+        "discriminator_mean_output": memo, "centre_of_mass_spread_px": spread,
         "evaluator": quality["evaluator"], "seconds": round(time.perf_counter() - started, 1),
     }
     print(f"{run} at step {step} of {config.get('steps')} ({train.source}, {len(train)} training digits):")
@@ -121,6 +140,8 @@ def main(argv=None) -> int:
     print(f"  class histogram {', '.join(f'{100 * h:.1f}' for h in histogram)} % "
           f"(criterion 5-15%: {'met' if report['criteria']['every_class_5_to_15_percent'] else 'not met'})")
     print(f"  FD {report['fd']:.2f} (floor {report['fd_floor']:.2f})")
+    print(f"  centre-of-mass spread (rows, columns): generated {spread['generated']} px, "
+          f"test digits {spread['test_digits']} px")
     if memo:
         print(f"  mean D(x): training digits {memo['train_digits']:.3f}, unseen test digits {memo['test_digits']:.3f}, "
               f"generated {memo['generated']:.3f} (memorization gap {memo['train_minus_test']:+.3f})")

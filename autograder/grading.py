@@ -190,9 +190,17 @@ def hidden_paths(paths, out: Path, reference_dir: Path, warn=None) -> list[str]:
     runs_from = [Path(sys.prefix), Path(sys.base_prefix), *(Path(p) for p in sys.path if p and Path(p).is_dir())]
     # Each as written and resolved: a link on the way (Linuxbrew's opt/python -> Cellar/...) must
     # keep its folder visible too. LDAP/AD user lookups (getpass, caches) go through sssd's pipes.
+    named = [p.resolve() for p in hide if p.exists()]  # never opened, whatever the environment says
+    libraries = []
+    for folder in _library_path_folders():
+        if any(folder == n or n in folder.parents for n in named):
+            if warn:
+                warn(f"warning: LD_LIBRARY_PATH folder {folder} lies in a folder hidden from students; it stays hidden")
+        else:
+            libraries.append(folder)
     needed = [repo / "vaegan", repo / "autograder", Path(run_root()).resolve(), Path("/var/lib/sss"),
               *(Path(os.path.abspath(p)) for p in runs_from), *(p.resolve() for p in runs_from),
-              *_mapped_folders(), *_library_path_folders()]
+              *_mapped_folders(), *libraries]
     # Beyond the named folders, show the worker only what it runs from: in the repository (its git
     # history, tests, build outputs hold solutions), the home folder and the temporary folders (earlier
     # runs' gradebooks, other classes' notebooks), every entry not on the way to a needed path is hidden;

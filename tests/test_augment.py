@@ -1,8 +1,6 @@
 """DiffAugment for the GAN capstone (``vaegan.train.augment``): the translation, the wrapper and the trainer option."""
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 from torch import nn
@@ -33,6 +31,8 @@ def test_every_image_is_a_whole_pixel_shift_within_the_limit():
         assert len(matches) == 1, "each output must be its own input shifted, background -1 shifted in"
         seen.add(matches[0])
     assert len(seen) > 20, "shifts must be drawn per image, over the whole range"
+    for axis in (0, 1):
+        assert {s[axis] for s in seen} >= {-3, 3}, "both ends of [-max_shift, max_shift] must be drawn"
 
 
 def test_gradient_reaches_exactly_the_pixels_that_stay_in_view():
@@ -51,9 +51,18 @@ def test_no_shift_and_empty_batches_pass_through():
     assert random_translate(empty, 2).shape == (0, 1, 5, 5)
 
 
-def test_translation_respects_the_device():
+def test_translation_draws_on_the_images_device():
+    before = torch.get_rng_state()
     y = random_translate(torch.empty(3, 1, 28, 28, device="meta"), 2)
     assert y.device.type == "meta" and y.shape == (3, 1, 28, 28)
+    assert torch.equal(torch.get_rng_state(), before), "shifts for a meta (or CUDA) batch were drawn on the CPU"
+
+
+def test_a_generator_draws_the_same_shifts_wherever_it_lives():
+    x = torch.rand(6, 1, 8, 8)
+    a = random_translate(x, 2, generator=torch.Generator().manual_seed(3))
+    b = random_translate(x, 2, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
 
 
 def test_wrapper_augments_in_training_only_and_adds_no_state():
@@ -116,8 +125,24 @@ def test_resume_refuses_another_translation_and_accepts_older_checkpoints(tmp_pa
     assert metrics["resumed"]
 
 
-def test_command_line_option(tmp_path):
-    args = cli.build_parser().parse_args(["train", "gan", "--translate", "3"])
-    assert args.translate == 3
-    assert cli.build_parser().parse_args(["train", "gan"]).translate is None  # the recipe's default applies
-    assert json.dumps(GANConfig().plain()["translate"]) == str(GANConfig().translate)
+def test_command_line_option_reaches_the_trainer(tmp_path, monkeypatch):
+    import vaegan.train
+
+    calls = []
+    monkeypatch.setattr(vaegan.train, "train_gan", lambda **options: calls.append(options) or (tmp_path, None))
+    assert cli.main(["train", "gan", "--translate", "3", "--out", str(tmp_path)]) == 0
+    assert cli.main(["train", "gan", "--out", str(tmp_path)]) == 0
+    assert calls[0]["translate"] == 3
+    assert "translate" not in calls[1], "without the flag the recipe's default must apply"
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["train", "gan", "--translate", "-1"])
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "2"])
+def test_a_translation_that_is_not_a_whole_number_of_pixels_is_refused(bad):
+    with pytest.raises(ValueError, match="translate must be a whole number of pixels"):
+        GANConfig(translate=bad).with_defaults()
+
+
+def test_a_whole_float_is_stored_as_an_int():
+    assert GANConfig(translate=2.0).with_defaults().translate == 2

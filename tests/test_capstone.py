@@ -354,6 +354,12 @@ def test_gan_quality_benchmark_reads_final_weights_and_checkpoints(gan_run, tmp_
         assert abs(sum(report["class_histogram"]) - 1) < 1e-3 and report["fd"] > report["fd_floor"] > 0
         assert 1 <= report["classifier_score"] <= 10 and report["classifier_score_test_split"] > 5
         assert report["criteria"]["score_at_least_90_percent"] is False  # 10 steps are not a trained GAN
+        memo = report["discriminator_mean_output"]
+        assert all(0 < memo[k] < 1 for k in ("train_digits", "test_digits", "generated"))
+        assert memo["train_minus_test"] == pytest.approx(memo["train_digits"] - memo["test_digits"], abs=2e-4)
+        spread = report["centre_of_mass_spread_px"]
+        assert 0.1 < spread["test_digits"][0] < 1.0, "MNIST centres digits by their centre of mass"
+        assert all(s > 0 for s in spread["generated"])
 
 
 def test_a_run_folder_reached_through_a_link_is_refused(vae_run, tmp_path):
@@ -367,3 +373,19 @@ def test_a_run_folder_reached_through_a_link_is_refused(vae_run, tmp_path):
     assert total(results) == 0 and all("symbolic link" in r.message for r in results)
     copied = copy_submission(vae_run, tmp_path / "honest")  # the same files, really there: graded
     assert total(grade_capstone(copied, VAE_SLUG)) == total(grade_capstone(vae_run, VAE_SLUG)) > 0
+
+
+def test_centre_of_mass_spread_measures_how_far_digits_wander():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gan_quality", Path(__file__).resolve().parents[1]
+                                                  / "benchmarks" / "gan_quality.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    dots = torch.zeros(4, 1, 28, 28)
+    for i, (r, c) in enumerate([(10, 14), (18, 14), (14, 10), (14, 18)]):
+        dots[i, 0, r, c] = 1.0  # one bright pixel per image: its centre of mass
+    rows, cols = bench.centre_of_mass_spread(dots)
+    expected = torch.tensor([10.0, 18.0, 14.0, 14.0]).std().item()
+    assert rows == pytest.approx(expected, abs=1e-3) and cols == pytest.approx(expected, abs=1e-3)
+    assert bench.centre_of_mass_spread(dots[[0, 0, 0]]) == [0.0, 0.0]

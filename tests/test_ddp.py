@@ -96,7 +96,8 @@ def _worker(rank: int, world: int, port: int, folder: str) -> None:
         for name, run in (("gan", lambda impl: train_gan(impl=impl, out=folder / "gan2", **GAN_RUN)),
                           ("part", lambda impl: train_gan(impl=impl, out=folder / "part2", stop_after=3, **GAN_RUN)),
                           ("resumed", lambda impl: train_gan(impl=impl, out=folder / "part2", resume=True, **GAN_RUN)),
-                          ("vae", lambda impl: train_vae(impl=impl, out=folder / "vae2", **VAE_RUN))):
+                          ("vae", lambda impl: train_vae(impl=impl, out=folder / "vae2", **VAE_RUN)),
+                          ("translated", lambda impl: train_gan(impl=impl, out=folder / "t2", translate=2, **GAN_RUN))):
             record = {}
             run(spy_impl(record))
             saved[name] = {"states": _states(record), "wrapped": sorted(record.get("wrapped", ())),
@@ -162,7 +163,7 @@ def test_two_processes_write_the_artifacts_of_one(two_process_runs, one_process_
 
 def test_every_rank_ends_with_the_same_weights(two_process_runs):
     folder, ranks = two_process_runs
-    for run in ("gan", "resumed", "vae"):
+    for run in ("gan", "resumed", "vae", "translated"):
         for name, state in ranks[0][run]["states"].items():
             assert _same(state, ranks[1][run]["states"][name]), f"{run}: rank 1's {name} differs from rank 0's"
     gan_weights = load(folder / "gan2" / "generator.pt")  # written from the module inside DDP
@@ -179,6 +180,8 @@ def test_the_same_weights_check_fails_without_ddp(two_process_runs):
 def test_the_graded_step_gets_ddp_modules_and_each_rank_its_own_data(two_process_runs):
     _, ranks = two_process_runs
     assert ranks[0]["gan"]["wrapped"] == [("DistributedDataParallel", "DistributedDataParallel")]
+    assert ranks[0]["translated"]["wrapped"] == [("DistributedDataParallel", "AugmentedDiscriminator")]
+    assert not _same(ranks[0]["translated"]["states"]["discriminator"], ranks[0]["gan"]["states"]["discriminator"])
     first = [set(r["gan"]["batches"][0]) for r in ranks]  # per-image pixel sums of each rank's first batch
     assert len(first[0]) == 16 and not first[0] & first[1], "the ranks trained on the same images"
 

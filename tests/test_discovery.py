@@ -180,3 +180,15 @@ def test_library_path_folders_stay_visible(tmp_path, monkeypatch):
     hidden = hidden_paths([], tmp_path / "out", tmp_path / "ref")
     assert not any(runtime == Path(h) or Path(h) in runtime.parents for h in hidden)
     assert str(tmp_path / "opt" / "grades") in hidden
+
+
+def test_a_library_path_inside_the_reference_folder_does_not_open_it(tmp_path, monkeypatch):
+    from autograder.grading import hidden_paths
+
+    reference = tmp_path / "private-reference"
+    (reference / "lib").mkdir(parents=True)
+    monkeypatch.setenv("LD_LIBRARY_PATH", str(reference / "lib"))
+    heard = []
+    hidden = hidden_paths([], tmp_path / "out", reference, warn=heard.append)
+    assert str(reference.resolve()) in hidden
+    assert any("LD_LIBRARY_PATH" in line for line in heard)

@@ -95,6 +95,13 @@ def _user_errors() -> tuple:
     return DeviceUnavailableError, ImplementationError, CheckpointError, DataError, NotebookLoadError
 
 
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or a positive integer, got {text}")
+    return value
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value <= 0:
@@ -145,7 +152,7 @@ def _add_train_parsers(sub) -> None:
     gan.add_argument("--lr-g", type=float, default=2e-4)
     gan.add_argument("--lr-d", type=float, default=1e-4)
     gan.add_argument("--g-steps", type=_positive, default=2, help="generator updates per discriminator update")
-    gan.add_argument("--translate", type=int, default=None, metavar="PIXELS",
+    gan.add_argument("--translate", type=_non_negative, default=None, metavar="PIXELS",
                      help="DiffAugment: D sees real and generated images shifted by up to PIXELS "
                           "(0 turns it off; default: the recipe's)")
     train.set_defaults(func=_train)

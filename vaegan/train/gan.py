@@ -10,8 +10,8 @@ device, seed, wall time, final losses; ``quality`` is filled by ``quality_metric
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import ClassVar
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 
@@ -54,7 +54,11 @@ class GANConfig(RunConfig):
     def with_defaults(self) -> "GANConfig":
         cfg = super().with_defaults()
         clip = cfg.max_grad_norm if cfg.max_grad_norm is not None and cfg.max_grad_norm > 0 else None
-        return replace(cfg, max_grad_norm=clip, betas=tuple(float(b) for b in cfg.betas))
+        translate = cfg.translate
+        if (isinstance(translate, bool) or not isinstance(translate, (int, float)) or not float(translate).is_integer()
+                or translate < 0):
+            raise ValueError(f"translate must be a whole number of pixels, 0 or more, got {translate!r}")
+        return replace(cfg, max_grad_norm=clip, betas=tuple(float(b) for b in cfg.betas), translate=int(translate))
 
 
 QUALITY_SAMPLES = (2000, 500)  # generated images scored at the end of a run (normal, COURSE_FAST=1)
@@ -112,7 +116,7 @@ def train_gan(config: GANConfig | None = None, **options) -> TrainResult:
     ``options`` are ``GANConfig`` fields: the common ``steps``, ``batch_size``, ``save_every``,
     ``log_every``, ``data``, ``out``, ``impl``, ``seed``, ``device``, ``resume``, ``stop_after``,
     ``progress``, ``threads``, ``amp``, ``compile``, ``channels_last`` and the recipe ``lr_g``, ``lr_d``,
-    ``betas``, ``real_label``, ``max_grad_norm``, ``g_steps``, ``noise_dim``. Unset ones take the recipe
+    ``betas``, ``real_label``, ``max_grad_norm``, ``g_steps``, ``noise_dim`` and ``translate`` (DiffAugment). Unset ones take the recipe
     (tiny under ``COURSE_FAST=1``). Under ``torchrun`` every process calls it (see ``vaegan.train.ddp``);
     rank 0 writes the artifacts and gets the metrics, the other ranks get ``(out, None)``.
     """

@@ -333,15 +333,22 @@ def test_forged_gan_quality_gains_nothing(gan_run, tmp_path):
         assert "claims a classifier Fréchet distance of 5.0" in forged["metrics_json.consistent"].message
 
 
-def test_gan_quality_benchmark_reads_final_weights_and_checkpoints(gan_run, tmp_path):
-    """``benchmarks/gan_quality.py`` scores a finished run and one stopped at a save point alike."""
+def gan_quality_script():
+    """``benchmarks/gan_quality.py`` as a module (benchmarks/ is not a package on the path)."""
     import importlib.util
-    import json
 
     spec = importlib.util.spec_from_file_location("gan_quality", Path(__file__).resolve().parents[1]
                                                   / "benchmarks" / "gan_quality.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gan_quality_benchmark_reads_final_weights_and_checkpoints(gan_run, tmp_path):
+    """``benchmarks/gan_quality.py`` scores a finished run and one stopped at a save point alike."""
+    import json
+
+    bench = gan_quality_script()
     run = gan_run.parent / "runs" / "gan"
     stopped = tmp_path / "stopped"
     stopped.mkdir()
@@ -376,12 +383,7 @@ def test_a_run_folder_reached_through_a_link_is_refused(vae_run, tmp_path):
 
 
 def test_centre_of_mass_spread_measures_how_far_digits_wander():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("gan_quality", Path(__file__).resolve().parents[1]
-                                                  / "benchmarks" / "gan_quality.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = gan_quality_script()
     dots = torch.zeros(4, 1, 28, 28)
     for i, (r, c) in enumerate([(10, 14), (18, 14), (14, 10), (14, 18)]):
         dots[i, 0, r, c] = 1.0  # one bright pixel per image: its centre of mass

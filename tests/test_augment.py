@@ -10,6 +10,18 @@ from vaegan.train import GANConfig, train_gan
 from vaegan.train.augment import AugmentedDiscriminator, augment_discriminator, random_translate
 
 
+@pytest.fixture(autouse=True)
+def one_thread_no_quality(monkeypatch):
+    """One torch thread, and no sample-quality metrics at the end of runs (not under test here)."""
+    import vaegan.train.gan as gan
+
+    monkeypatch.setattr(gan, "quality_metrics", lambda *args, **kwargs: None)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def shifted(image: torch.Tensor, dy: int, dx: int, background: float) -> torch.Tensor:
     """``image`` (C, H, W) moved down by dy and right by dx, the uncovered pixels set to ``background``."""
     out = torch.full_like(image, background)

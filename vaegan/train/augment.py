@@ -11,9 +11,9 @@ distribution: the transforms are differentiable, so G's gradient flows through t
 sides are transformed alike, D cannot tell them apart by the augmentation.
 
 ``AugmentedDiscriminator(D, translate=...)`` wraps D for the graded ``gan_train_step``: in train()
-mode it shifts each image by a random whole number of pixels (background filled with the image's
-background, -1, shifted in), in eval() mode it is D itself. It adds no parameters or buffers; the trainer
-saves D itself, so checkpoints and ``discriminator.pt`` load into the reference architecture.
+mode it shifts each image by a random whole number of pixels (the black background, -1, shifted
+in); in eval() mode it is D itself. It adds no parameters or buffers; the trainer saves D itself,
+so checkpoints and ``discriminator.pt`` load into the reference architecture.
 """
 from __future__ import annotations
 

@@ -360,8 +360,8 @@ def load_checkpoint(path: Path, kind: str, cfg: RunConfig, world_size: int = 1) 
                               "delete it or run without --resume") from err
     if not isinstance(state, dict) or state.get("kind") != kind or state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a {kind} checkpoint of this course's format {CHECKPOINT_FORMAT}")
-    saved = state.get("config", {})
-    saved = {k: saved.get(k, cfg.ABSENT_MEANS.get(k)) for k in cfg.MUST_MATCH}  # settings added since it was written
+    config = state.get("config", {})
+    saved = {k: config.get(k, cfg.ABSENT_MEANS.get(k)) for k in cfg.MUST_MATCH}  # settings added since it was written
     clashes = [f"{k}: checkpoint {saved[k]!r}, now {getattr(cfg, k)!r}" for k in cfg.MUST_MATCH
                if _differs(saved[k], getattr(cfg, k))]
     if clashes:

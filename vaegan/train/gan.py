@@ -116,8 +116,8 @@ def train_gan(config: GANConfig | None = None, **options) -> TrainResult:
     ``options`` are ``GANConfig`` fields: the common ``steps``, ``batch_size``, ``save_every``,
     ``log_every``, ``data``, ``out``, ``impl``, ``seed``, ``device``, ``resume``, ``stop_after``,
     ``progress``, ``threads``, ``amp``, ``compile``, ``channels_last`` and the recipe ``lr_g``, ``lr_d``,
-    ``betas``, ``real_label``, ``max_grad_norm``, ``g_steps``, ``noise_dim`` and ``translate`` (DiffAugment). Unset ones take the recipe
-    (tiny under ``COURSE_FAST=1``). Under ``torchrun`` every process calls it (see ``vaegan.train.ddp``);
+    ``betas``, ``real_label``, ``max_grad_norm``, ``g_steps``, ``noise_dim`` and ``translate`` (DiffAugment).
+    Unset ones take the recipe (tiny under ``COURSE_FAST=1``). Under ``torchrun`` every process calls it (see ``vaegan.train.ddp``);
     rank 0 writes the artifacts and gets the metrics, the other ranks get ``(out, None)``.
     """
     cfg = (config or GANConfig()).updated(**options).with_defaults()

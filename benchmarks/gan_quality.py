@@ -2,9 +2,11 @@
 
     COURSE_OFFLINE=1 .venv/bin/python benchmarks/gan_quality.py runs/gan            # generator.pt, else checkpoint.pt
     COURSE_OFFLINE=1 .venv/bin/python benchmarks/gan_quality.py runs/gan --samples 5000
+    COURSE_OFFLINE=1 .venv/bin/python benchmarks/gan_quality.py runs/gan --ema    # the moving-average G (--ema runs)
 
 The generator's weights (``generator.pt`` of a finished run, else the ``checkpoint.pt`` of the last
-save point) are loaded with ``weights_only=True`` into the reference ``Generator``. Under the course
+save point; with ``--ema`` the moving average of a run trained with ``--ema``: ``generator_ema.pt``, else
+the checkpoint's) are loaded with ``weights_only=True`` into the reference ``Generator``. Under the course
 evaluator (``vaegan.metrics``, the same one the capstones use) it reports, in eval() mode:
 
 - the classifier score of ``--samples`` generated digits, against the score of the real test split
@@ -38,15 +40,19 @@ from vaegan.train.impl import resolve_impl  # noqa: E402
 SCORE_SHARE, CLASS_LOW, CLASS_HIGH = 0.9, 0.05, 0.15
 
 
-def generator_weights(run: Path) -> tuple[dict, int | None, dict]:
-    """(state_dict, step, config) of the run's generator: the final weights, else the last checkpoint."""
-    final = run / "generator.pt"
+def generator_weights(run: Path, ema: bool = False) -> tuple[dict, int | None, dict]:
+    """(state_dict, step, config) of the run's generator (``ema``: its moving average): the final weights,
+    else the last checkpoint's."""
+    final = run / ("generator_ema.pt" if ema else "generator.pt")
     metrics = run / "metrics.json"
     if final.exists():
         info = json.loads(metrics.read_text()) if metrics.exists() else {}
         return torch.load(final, map_location="cpu", weights_only=True), info.get("steps"), info.get("settings", {})
     state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
-    return state["generator"], int(state["step"]), state.get("config", {})
+    if ema and "generator_ema" not in state:
+        raise SystemExit(f"error: {run} was not trained with --ema: it holds no moving-average generator")
+    weights = state["generator_ema"]["average"] if ema else state["generator"]
+    return weights, int(state["step"]), state.get("config", {})
 
 
 def discriminator_weights(run: Path) -> dict | None:
@@ -94,10 +100,11 @@ def main(argv=None) -> int:
     parser.add_argument("run", help="a GAN run folder (python -m vaegan train gan --out RUN)")
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ema", action="store_true", help="score the moving-average generator of an --ema run")
     parser.add_argument("--json", default=str(REPO / "benchmarks" / "results" / "gan_quality.json"))
     args = parser.parse_args(argv)
     run = Path(args.run)
-    weights, step, config = generator_weights(run)
+    weights, step, config = generator_weights(run, ema=args.ema)
     data = config.get("data", "mnist")
     impl = resolve_impl("solutions", ("Generator",))
     noise_dim = int(config.get("noise_dim", 100))
@@ -131,7 +138,7 @@ def main(argv=None) -> int:
         spread = {"generated": centre_of_mass_spread((G(torch.randn(args.samples, noise_dim)) + 1) / 2),
                   "test_digits": centre_of_mass_spread(test.images)}
     report = {
-        "run": str(run), "step": step, "schedule_steps": config.get("steps"), "data": data,
+        "run": str(run), "generator": "moving average" if args.ema else "G", "step": step, "schedule_steps": config.get("steps"), "data": data,
         "data_source": train.source, "train_images": len(train), "samples": args.samples,
         "classifier_score": quality["classifier_score"], "classifier_score_test_split": round(real_score, 4),
         "score_share": round(quality["classifier_score"] / real_score, 4),
@@ -141,7 +148,8 @@ def main(argv=None) -> int:
         "discriminator_mean_output": memo, "centre_of_mass_spread_px": spread,
         "evaluator": quality["evaluator"], "seconds": round(time.perf_counter() - started, 1),
     }
-    print(f"{run} at step {step} of {config.get('steps')} ({train.source}, {len(train)} training digits):")
+    print(f"{run}{' (moving-average G)' if args.ema else ''} at step {step} of {config.get('steps')} "
+          f"({train.source}, {len(train)} training digits):")
     print(f"  classifier score {report['classifier_score']:.3f} vs real test split {real_score:.3f} "
           f"({100 * report['score_share']:.1f}%; criterion 90%: "
           f"{'met' if report['criteria']['score_at_least_90_percent'] else 'not met'})")

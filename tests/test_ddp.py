@@ -97,7 +97,8 @@ def _worker(rank: int, world: int, port: int, folder: str) -> None:
                           ("part", lambda impl: train_gan(impl=impl, out=folder / "part2", stop_after=3, **GAN_RUN)),
                           ("resumed", lambda impl: train_gan(impl=impl, out=folder / "part2", resume=True, **GAN_RUN)),
                           ("vae", lambda impl: train_vae(impl=impl, out=folder / "vae2", **VAE_RUN)),
-                          ("translated", lambda impl: train_gan(impl=impl, out=folder / "t2", translate=2, **GAN_RUN))):
+                          ("translated", lambda impl: train_gan(impl=impl, out=folder / "t2", translate=2, ema=0.9,
+                                                                     **GAN_RUN))):
             record = {}
             run(spy_impl(record))
             saved[name] = {"states": _states(record), "wrapped": sorted(record.get("wrapped", ())),
@@ -169,6 +170,8 @@ def test_every_rank_ends_with_the_same_weights(two_process_runs):
     gan_weights = load(folder / "gan2" / "generator.pt")  # written from the module inside DDP
     assert _same(gan_weights, ranks[0]["gan"]["states"]["generator"])
     assert _same(load(folder / "vae2" / "vae.pt"), ranks[0]["vae"]["states"]["vae"])
+    average = load(folder / "t2" / "generator_ema.pt")  # --ema: rank 0 writes the moving average beside G
+    assert average.keys() == gan_weights.keys() and not _same(average, ranks[0]["translated"]["states"]["generator"])
 
 
 def test_the_same_weights_check_fails_without_ddp(two_process_runs):

@@ -70,6 +70,8 @@ def _train(args) -> int:
                        g_steps=args.g_steps)
         if args.translate is not None:
             options.update(translate=args.translate)
+        if args.ema is not None:
+            options.update(ema=args.ema)
         train = train_gan
     try:
         out, metrics = train(resume=args.resume, **options)
@@ -99,6 +101,13 @@ def _non_negative(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or a positive integer, got {text}")
+    return value
+
+
+def _decay(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be a decay in [0, 1), got {text}")
     return value
 
 
@@ -155,6 +164,9 @@ def _add_train_parsers(sub) -> None:
     gan.add_argument("--translate", type=_non_negative, default=None, metavar="PIXELS",
                      help="DiffAugment: D sees real and generated images shifted by up to PIXELS "
                           "(0 turns it off; default: the recipe's)")
+    gan.add_argument("--ema", type=_decay, default=None, metavar="DECAY",
+                     help="also keep a moving average of G's weights with this decay (e.g. 0.999), sampled and "
+                          "scored beside G as generator_ema.pt (0 turns it off; default: off)")
     train.set_defaults(func=_train)
 
 

@@ -5,7 +5,9 @@ eval() mode) at step 0, every ``save_every`` steps and the last step; ``GAN_outp
 (discriminator and generator losses); ``checkpoint.pt``; ``generator.pt`` and
 ``discriminator.pt`` (final ``state_dict``s), ``metrics.json`` (schedule, recipe,
 device, seed, wall time, final losses; ``quality`` is filled by ``quality_metrics``) and
-``index.html`` (the run's report: grids over steps, loss curves, metrics, settings).
+``index.html`` (the run's report: grids over steps, loss curves, metrics, settings). With ``ema``
+(a moving average of G's weights, ``vaegan.train.ema``) also ``gan_ema_imgs/ema_{step:05d}.png``,
+``generator_ema.pt`` and ``metrics.json["quality_ema"]``.
 """
 from __future__ import annotations
 
@@ -23,11 +25,12 @@ from .engine import (CHECKPOINT, FIXED_BATCH, REPORT, Clock, LossLog, RunConfig,
                      launch, resume_rng, save_checkpoint, save_weights, speed_record,
                      start_run, train_loop, write_json)
 from .augment import augment_discriminator
+from .ema import WeightAverage
 from .impl import GAN_NAMES, ImplementationError
 from .report import write_report
 
-IMAGE_DIRS = {"gan_gen_imgs": "gen"}
-FILES = ("generator.pt", "discriminator.pt", "GAN_output.png")
+IMAGE_DIRS = {"gan_gen_imgs": "gen", "gan_ema_imgs": "ema"}
+FILES = ("generator.pt", "discriminator.pt", "GAN_output.png", "generator_ema.pt")
 LOSS_KEYS = ("d_loss", "g_loss")
 
 
@@ -44,12 +47,13 @@ class GANConfig(RunConfig):
     g_steps: int = 2
     noise_dim: int = 100
     translate: int = 0  # DiffAugment: D sees images shifted by up to this many pixels (vaegan.train.augment)
+    ema: float = 0.0  # decay of a moving average of G's weights, sampled beside G (vaegan.train.ema); 0: none
 
     KIND = "gan"
     DEFAULT_STEPS = (9300, 20)
     MUST_MATCH = ("batch_size", "data", "seed", "lr_g", "lr_d", "betas", "real_label", "max_grad_norm", "g_steps",
-                  "noise_dim", "translate")
-    ABSENT_MEANS: ClassVar[dict] = {"translate": 0}  # checkpoints from before DiffAugment trained without it
+                  "noise_dim", "translate", "ema")
+    ABSENT_MEANS: ClassVar[dict] = {"translate": 0, "ema": 0.0}  # checkpoints from before these options
 
     def with_defaults(self) -> "GANConfig":
         cfg = super().with_defaults()
@@ -58,7 +62,11 @@ class GANConfig(RunConfig):
         if (isinstance(translate, bool) or not isinstance(translate, (int, float)) or not float(translate).is_integer()
                 or translate < 0):
             raise ValueError(f"translate must be a whole number of pixels, 0 or more, got {translate!r}")
-        return replace(cfg, max_grad_norm=clip, betas=tuple(float(b) for b in cfg.betas), translate=int(translate))
+        ema = cfg.ema
+        if isinstance(ema, bool) or not isinstance(ema, (int, float)) or not 0.0 <= ema < 1.0:
+            raise ValueError(f"ema must be a decay in [0, 1) (0 turns the moving average off), got {ema!r}")
+        return replace(cfg, max_grad_norm=clip, betas=tuple(float(b) for b in cfg.betas), translate=int(translate),
+                       ema=float(ema))
 
 
 QUALITY_SAMPLES = (2000, 500)  # generated images scored at the end of a run (normal, COURSE_FAST=1)
@@ -87,13 +95,15 @@ def quality_metrics(G, test, device, seed: int, noise_dim: int | None = None) ->
         return {"error": f"{err.__class__.__name__}: {str(err)[:300]}"}
 
 
-def save_gan_images(G, fixed_noise, out: Path, step: int) -> None:
-    """The generator on the fixed noise batch, in eval() mode (BatchNorm running statistics), then back to train()."""
+def save_gan_images(G, fixed_noise, out: Path, step: int, folder: str = "gan_gen_imgs") -> None:
+    """The generator on the fixed noise batch, in eval() mode (BatchNorm running statistics), then back to
+    the mode it was in."""
+    was_training = G.training
     G.eval()
     with torch.no_grad():
         fake = G(fixed_noise)  # (64, 1, 28, 28) in [-1, 1]
-    G.train()
-    save_image_grid(fake, out / "gan_gen_imgs" / f"gen_{step:05d}.png", nrow=8, value_range=(-1, 1))
+    G.train(was_training)
+    save_image_grid(fake, out / folder / f"{IMAGE_DIRS[folder]}_{step:05d}.png", nrow=8, value_range=(-1, 1))
 
 
 def build_gan(cfg: GANConfig, impl, device, speed):
@@ -135,6 +145,10 @@ def _run(cfg: GANConfig, impl, device, dist, speed) -> TrainResult:
     # are what the graded step trains: the same modules, in DDP when several processes run.
     G, D, opt_G, opt_D = build_gan(cfg, impl, device, speed)
     fixed_noise = fixed_normal((FIXED_BATCH, cfg.noise_dim), cfg.seed, device)  # (64, noise_dim), standard normal
+    ema = None
+    if cfg.ema:
+        with torch.random.fork_rng(devices=[]):  # its (overwritten) init must not draw on the training's RNG
+            ema = WeightAverage(G, impl.Generator(noise_dim=cfg.noise_dim).to(device), cfg.ema)  # starts as G
 
     step, history, clock = 0, None, Clock()
     if resuming:
@@ -143,6 +157,8 @@ def _run(cfg: GANConfig, impl, device, dist, speed) -> TrainResult:
         opt_G.load_state_dict(state["opt_G"])
         opt_D.load_state_dict(state["opt_D"])
         batches.load_state_dict(state["data"])
+        if ema is not None:
+            ema.load_state_dict(state["generator_ema"])
         step, history, clock = state["step"], state["history"], Clock(state["wall_time_s"])
         resume_rng(state, out, dist.rank, verbose=dist.is_main)
     G_net, D_net = dist.wrap(G, device), dist.wrap(D, device)  # after loading: all ranks start from rank 0's
@@ -152,31 +168,42 @@ def _run(cfg: GANConfig, impl, device, dist, speed) -> TrainResult:
     def save_point(at: int) -> None:
         dist.average_buffers(G)  # BatchNorm running statistics: the mean over ranks (see Dist.wrap)
         dist.average_buffers(D)
+        if ema is not None:
+            dist.average_buffers(ema.average)
         rng_ranks = dist.gather(capture_rng()) if dist.enabled else None  # every rank's RNG, for --resume
         if not dist.is_main:
             return
         save_gan_images(G, fixed_noise, out, at)
+        if ema is not None:
+            save_gan_images(ema.average, fixed_noise, out, at, folder="gan_ema_imgs")
         save_checkpoint(ckpt_path, {
             "kind": "gan", "step": at, "generator": G.state_dict(), "discriminator": D.state_dict(),
             "opt_G": opt_G.state_dict(), "opt_D": opt_D.state_dict(), "data": batches.state_dict(),
             "history": log.history, "config": cfg.plain(), "wall_time_s": clock.total(),
             "world_size": dist.world_size, **({"rng_ranks": rng_ranks} if rng_ranks else {}),
+            **({"generator_ema": ema.state_dict()} if ema is not None else {}),
         })
 
     if not resuming:
         save_point(0)
     start_step = step
-    loop = train_loop(cfg, step, batches.forever(),
-                      lambda real: impl.gan_train_step(G_net, D_net, real, opt_G, opt_D, g_steps=cfg.g_steps,
-                                                       real_label=cfg.real_label,  # real in [-1, 1]
-                                                       max_grad_norm=cfg.max_grad_norm),
-                      log, save_point, "GAN", lambda m: {"d": f"{m['d_loss']:.3f}", "g": f"{m['g_loss']:.3f}"},
+
+    def train_step(real):  # real: (batch, 1, 28, 28) in [-1, 1]
+        losses = impl.gan_train_step(G_net, D_net, real, opt_G, opt_D, g_steps=cfg.g_steps,
+                                     real_label=cfg.real_label, max_grad_norm=cfg.max_grad_norm)
+        if ema is not None:
+            ema.update()
+        return losses
+
+    loop = train_loop(cfg, step, batches.forever(), train_step, log, save_point, "GAN", lambda m: {"d": f"{m['d_loss']:.3f}", "g": f"{m['g_loss']:.3f}"},
                       device=device)
     if loop.stopped or not dist.is_main:
         return TrainResult(out, None)
 
     save_weights(G, out / "generator.pt")
     save_weights(D, out / "discriminator.pt")
+    if ema is not None:
+        save_weights(ema.average, out / "generator_ema.pt")
     plot_losses({"discriminator": log.history["d_loss"], "generator": log.history["g_loss"]}, out / "GAN_output.png",
                 title=f"GAN training losses ({cfg.data}, batch {cfg.batch_size}, {cfg.g_steps} G updates per D update)",
                 ylabel="BCE with logits (batch mean)")
@@ -184,9 +211,14 @@ def _run(cfg: GANConfig, impl, device, dist, speed) -> TrainResult:
     with isolated_rng(device, cfg.seed):
         quality = quality_metrics(G, test, device, cfg.seed, noise_dim=getattr(cfg, "noise_dim", None))
     G.train()
+    quality_ema = None
+    if ema is not None:
+        with isolated_rng(device, cfg.seed):  # the same noise as for G
+            quality_ema = quality_metrics(ema.average, test, device, cfg.seed, noise_dim=cfg.noise_dim)
     metrics = {
         "kind": "gan",
         "quality": quality,  # filled by quality_metrics (exercise 13 issue): FID, classifier score, class histogram
+        **({"quality_ema": quality_ema, "ema_decay": cfg.ema} if ema is not None else {}),
         "final_losses": log.recent(100),  # means over the last 100 steps, and the last values
         "steps": cfg.steps,
         "batch_size": cfg.batch_size,
@@ -194,7 +226,7 @@ def _run(cfg: GANConfig, impl, device, dist, speed) -> TrainResult:
         "save_every": cfg.save_every,
         "recipe": {"optimizer": "Adam (make_optimizers)", "lr_g": cfg.lr_g, "lr_d": cfg.lr_d, "betas": list(cfg.betas),
                    "real_label": cfg.real_label, "max_grad_norm": cfg.max_grad_norm, "init": "DCGAN (weights_init)",
-                   "noise_dim": cfg.noise_dim, "translate": cfg.translate},
+                   "noise_dim": cfg.noise_dim, "translate": cfg.translate, "ema": cfg.ema},
         "dataset": cfg.data,
         "data_source": train.source,
         "train_images": len(train),
@@ -209,7 +241,7 @@ def _run(cfg: GANConfig, impl, device, dist, speed) -> TrainResult:
         "impl": describe_impl(impl),
         "settings": cfg.plain(),
         "artifacts": ["gan_gen_imgs/", "GAN_output.png", CHECKPOINT, "generator.pt", "discriminator.pt",
-                      "metrics.json", REPORT],
+                      *(["gan_ema_imgs/", "generator_ema.pt"] if ema is not None else []), "metrics.json", REPORT],
     }
     write_json(out / "metrics.json", metrics)
     write_report(out)

@@ -25,8 +25,9 @@ SERIES_TITLES = {
     "vae_gen_imgs": "samples (fixed z)",
     "vae_recon_imgs": "reconstructions (originals on top)",
     "gan_gen_imgs": "generator (fixed noise)",
+    "gan_ema_imgs": "moving-average generator (fixed noise)",
 }
-SECTIONS_ELSEWHERE = ("quality", "settings", "artifacts", "kind")
+SECTIONS_ELSEWHERE = ("quality", "quality_ema", "settings", "artifacts", "kind")
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; padding: 0 1em; color: #222; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ddd; }
@@ -203,6 +204,10 @@ def render(out: Path) -> str:
         body.append("<h2>Sample quality</h2>")
         body.append(_table(quality) if isinstance(quality, dict) else
                     "<p class='note'>Not computed for this run (metrics.json holds no quality figures).</p>")
+        quality_ema = metrics.get("quality_ema")
+        if isinstance(quality_ema, dict):  # GAN runs with --ema: the moving-average generator, same noise
+            body.append("<h2>Sample quality of the moving-average generator</h2>")
+            body.append(_table(quality_ema))
         body.append("<h2>Metrics</h2>")
         body.append(_table({k: v for k, v in metrics.items() if k not in SECTIONS_ELSEWHERE}))
         body.append("<h2>Run settings</h2>")

@@ -7,7 +7,7 @@ from torch import nn
 
 from vaegan import cli
 from vaegan.train import GANConfig, train_gan
-from vaegan.train.augment import AugmentedDiscriminator, augment_discriminator, random_translate
+from vaegan.train.augment import AugmentedDiscriminator, augment_discriminator, random_cutout, random_translate
 
 
 @pytest.fixture(autouse=True)
@@ -77,6 +77,68 @@ def test_a_generator_draws_the_same_shifts_wherever_it_lives():
     assert torch.equal(a, b)
 
 
+def blanked_box(image: torch.Tensor, moved: torch.Tensor) -> tuple[int, int, int, int] | None:
+    """(top, bottom, left, right) of the pixels that changed, when they form one rectangle; None if none changed."""
+    changed = (moved != image).any(0)  # (H, W)
+    if not changed.any():
+        return None
+    rows, cols = changed.any(1).nonzero().flatten(), changed.any(0).nonzero().flatten()
+    top, bottom, left, right = rows.min().item(), rows.max().item() + 1, cols.min().item(), cols.max().item() + 1
+    assert changed[top:bottom, left:right].all() and changed.sum() == (bottom - top) * (right - left), "not one square"
+    return top, bottom, left, right
+
+
+def test_cutout_blanks_one_random_square_per_image_and_nothing_else():
+    torch.manual_seed(0)
+    x = torch.rand(400, 2, 12, 10) * 0.5  # no pixel at -1: every blanked pixel changes
+    y = random_cutout(x, 4)
+    assert y.shape == x.shape and y.dtype == x.dtype
+    boxes = set()
+    for image, moved in zip(x, y):
+        box = blanked_box(image, moved)
+        assert box is not None, "every image must lose a square"
+        top, bottom, left, right = box
+        assert (moved[:, top:bottom, left:right] == -1).all(), "the square must take the background"
+        assert bottom - top <= 4 and right - left <= 4
+        assert (bottom - top == 4 or top == 0 or bottom == 12) and (right - left == 4 or left == 0 or right == 10), \
+            "a square may only be smaller where it runs off the edge"
+        boxes.add(box)
+    assert len(boxes) > 50, "squares must be placed per image"
+    assert {b[0] for b in boxes} >= {0, 8} and {b[2] for b in boxes} >= {0, 6}, "every position must be reachable"
+    assert any(b[1] - b[0] < 4 for b in boxes), "squares centred near the edge must run off it (as DiffAugment)"
+
+
+def test_cutout_gradient_is_zero_exactly_on_the_square():
+    x = torch.rand(8, 1, 9, 9, dtype=torch.float64, requires_grad=True)
+    y = random_cutout(x, 3)
+    y.sum().backward()
+    for image, moved, grad in zip(x.detach(), y.detach(), x.grad):
+        assert torch.equal(grad, (moved == image).to(grad.dtype))
+
+
+def test_no_cutout_and_empty_batches_pass_through():
+    x = torch.rand(4, 1, 5, 5)
+    assert random_cutout(x, 0) is x
+    assert random_cutout(torch.rand(0, 1, 5, 5), 2).shape == (0, 1, 5, 5)
+    a = random_cutout(x, 2, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(a, random_cutout(x, 2, generator=torch.Generator().manual_seed(1)))
+
+
+def test_wrapper_translates_then_cuts_out():
+    torch.manual_seed(0)
+    D = nn.Identity()
+    x = torch.rand(32, 1, 10, 10) * 0.5
+    only_cutout = augment_discriminator(D, 0, 3)
+    assert isinstance(only_cutout, AugmentedDiscriminator) and augment_discriminator(D, 0, 0) is D
+    out = only_cutout.train()(x)
+    assert all(blanked_box(a, b) is not None for a, b in zip(x, out)), "cutout alone must still apply"
+    both = augment_discriminator(D, 1, 3).train()
+    seen = both(x)
+    assert ((seen == -1).flatten(1).sum(1) > 0).all()
+    assert not all(blanked_box(a, b) is not None and (b[a == b] == a[a == b]).all() and (b != a).sum() <= 9
+                   for a, b in zip(x, seen)), "with translation some images must also move"
+
+
 def test_wrapper_augments_in_training_only_and_adds_no_state():
     torch.manual_seed(0)
     D = nn.Sequential(nn.Flatten(), nn.Linear(36, 1))
@@ -137,24 +199,44 @@ def test_resume_refuses_another_translation_and_accepts_older_checkpoints(tmp_pa
     assert metrics["resumed"]
 
 
-def test_command_line_option_reaches_the_trainer(tmp_path, monkeypatch):
+@pytest.mark.parametrize("flag", ["translate", "cutout"])
+def test_command_line_option_reaches_the_trainer(tmp_path, monkeypatch, flag):
     import vaegan.train
 
     calls = []
     monkeypatch.setattr(vaegan.train, "train_gan", lambda **options: calls.append(options) or (tmp_path, None))
-    assert cli.main(["train", "gan", "--translate", "3", "--out", str(tmp_path)]) == 0
+    assert cli.main(["train", "gan", f"--{flag}", "3", "--out", str(tmp_path)]) == 0
     assert cli.main(["train", "gan", "--out", str(tmp_path)]) == 0
-    assert calls[0]["translate"] == 3
-    assert "translate" not in calls[1], "without the flag the recipe's default must apply"
+    assert calls[0][flag] == 3
+    assert flag not in calls[1], "without the flag the recipe's default must apply"
     with pytest.raises(SystemExit):
-        cli.build_parser().parse_args(["train", "gan", "--translate", "-1"])
+        cli.build_parser().parse_args(["train", "gan", f"--{flag}", "-1"])
 
 
+@pytest.mark.parametrize("name", ["translate", "cutout"])
 @pytest.mark.parametrize("bad", [-1, 1.5, True, "2"])
-def test_a_translation_that_is_not_a_whole_number_of_pixels_is_refused(bad):
-    with pytest.raises(ValueError, match="translate must be a whole number of pixels"):
-        GANConfig(translate=bad).with_defaults()
+def test_an_augmentation_that_is_not_a_whole_number_of_pixels_is_refused(bad, name):
+    with pytest.raises(ValueError, match=f"{name} must be a whole number of pixels"):
+        GANConfig(**{name: bad}).with_defaults()
 
 
 def test_a_whole_float_is_stored_as_an_int():
-    assert GANConfig(translate=2.0).with_defaults().translate == 2
+    cfg = GANConfig(translate=2.0, cutout=8.0).with_defaults()
+    assert cfg.translate == 2 and cfg.cutout == 8 and isinstance(cfg.cutout, int)
+
+
+def test_cutout_changes_training_resumes_bit_identically_and_is_recorded(tmp_path):
+    options = dict(impl="solutions", steps=3, save_every=2, batch_size=16, progress=False, cutout=6)
+    _, metrics = train_gan(out=tmp_path / "full", **options)
+    assert metrics["recipe"]["cutout"] == 6 and metrics["settings"]["cutout"] == 6
+    train_gan(out=tmp_path / "part", stop_after=2, **options)
+    train_gan(out=tmp_path / "part", resume=True, **options)
+    train_gan(out=tmp_path / "plain", **{**options, "cutout": 0})
+    weights = {name: torch.load(tmp_path / name / "discriminator.pt", weights_only=True)
+               for name in ("full", "part", "plain")}
+    assert all(torch.equal(weights["full"][k], weights["part"][k]) for k in weights["full"])
+    assert not all(torch.equal(weights["full"][k], weights["plain"][k]) for k in weights["full"])
+    from vaegan.train import CheckpointError
+
+    with pytest.raises(CheckpointError, match="cutout"):
+        train_gan(out=tmp_path / "part", resume=True, **{**options, "cutout": 4})

@@ -70,6 +70,8 @@ def _train(args) -> int:
                        g_steps=args.g_steps)
         if args.translate is not None:
             options.update(translate=args.translate)
+        if args.cutout is not None:
+            options.update(cutout=args.cutout)
         if args.ema is not None:
             options.update(ema=args.ema)
         train = train_gan
@@ -163,6 +165,9 @@ def _add_train_parsers(sub) -> None:
     gan.add_argument("--g-steps", type=_positive, default=2, help="generator updates per discriminator update")
     gan.add_argument("--translate", type=_non_negative, default=None, metavar="PIXELS",
                      help="DiffAugment: D sees real and generated images shifted by up to PIXELS "
+                          "(0 turns it off; default: the recipe's)")
+    gan.add_argument("--cutout", type=_non_negative, default=None, metavar="PIXELS",
+                     help="DiffAugment: D sees real and generated images with a random PIXELS-wide square blanked "
                           "(0 turns it off; default: the recipe's)")
     gan.add_argument("--ema", type=_decay, default=None, metavar="DECAY",
                      help="also keep a moving average of G's weights with this decay (e.g. 0.999), sampled and "

@@ -10,9 +10,10 @@ arXiv:2006.10738) keeps D from memorizing while the generator still learns the u
 distribution: the transforms are differentiable, so G's gradient flows through them, and since both
 sides are transformed alike, D cannot tell them apart by the augmentation.
 
-``AugmentedDiscriminator(D, translate=...)`` wraps D for the graded ``gan_train_step``: in train()
-mode it shifts each image by a random whole number of pixels (the black background, -1, shifted
-in); in eval() mode it is D itself. It adds no parameters or buffers; the trainer saves D itself,
+``AugmentedDiscriminator(D, translate=..., cutout=...)`` wraps D for the graded ``gan_train_step``: in
+train() mode it shifts each image by a random whole number of pixels (the black background, -1,
+shifted in), then blanks a random square of each image to the background (cutout, DeVries and
+Taylor 2017, as DiffAugment applies it); in eval() mode it is D itself. It adds no parameters or buffers; the trainer saves D itself,
 so checkpoints and ``discriminator.pt`` load into the reference architecture.
 """
 from __future__ import annotations
@@ -42,23 +43,48 @@ def random_translate(x: torch.Tensor, max_shift: int, background: float = BACKGR
     return padded[batch, channel, rows[:, None, :, None], cols[:, None, None, :]]  # (B, C, H, W)
 
 
-class AugmentedDiscriminator(nn.Module):
-    """``D`` that sees randomly translated images in train() mode (DiffAugment); ``D`` itself in eval() mode."""
+def random_cutout(x: torch.Tensor, size: int, background: float = BACKGROUND,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """Each image of ``x`` (B, C, H, W) with its own random ``size`` x ``size`` square set to ``background``.
 
-    def __init__(self, discriminator: nn.Module, translate: int):
+    The square's centre is uniform over the image, so near the edges part of it falls outside (as in
+    DiffAugment). Differentiable: the pixels outside the square pass through. ``size=0`` returns ``x``.
+    """
+    if size <= 0 or x.shape[0] == 0:
+        return x
+    B, _, H, W = x.shape
+    draw_on = generator.device if generator is not None else x.device
+    top = torch.randint(0, H, (B, 1), device=draw_on, generator=generator).to(x.device) - size // 2  # (B, 1)
+    left = torch.randint(0, W, (B, 1), device=draw_on, generator=generator).to(x.device) - size // 2
+    rows = torch.arange(H, device=x.device)
+    cols = torch.arange(W, device=x.device)
+    in_rows = (rows >= top) & (rows < top + size)  # (B, H)
+    in_cols = (cols >= left) & (cols < left + size)  # (B, W)
+    blank = (in_rows[:, None, :, None] & in_cols[:, None, None, :])  # (B, 1, H, W)
+    return torch.where(blank, torch.as_tensor(background, dtype=x.dtype, device=x.device), x)
+
+
+class AugmentedDiscriminator(nn.Module):
+    """``D`` that sees randomly translated, then cut-out images in train() mode (DiffAugment); ``D`` itself
+    in eval() mode."""
+
+    def __init__(self, discriminator: nn.Module, translate: int = 0, cutout: int = 0):
         super().__init__()
         self.discriminator = discriminator
         self.translate = int(translate)
+        self.cutout = int(cutout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:
-            x = random_translate(x, self.translate)
+            x = random_cutout(random_translate(x, self.translate), self.cutout)
         return self.discriminator(x)
 
     def extra_repr(self) -> str:
-        return f"translate={self.translate}"
+        return f"translate={self.translate}, cutout={self.cutout}"
 
 
-def augment_discriminator(D: nn.Module, translate: int) -> nn.Module:
-    """``D`` wrapped in ``AugmentedDiscriminator`` when ``translate > 0``, else ``D`` unchanged."""
-    return AugmentedDiscriminator(D, translate) if translate and translate > 0 else D
+def augment_discriminator(D: nn.Module, translate: int, cutout: int = 0) -> nn.Module:
+    """``D`` wrapped in ``AugmentedDiscriminator`` when either augmentation is on, else ``D`` unchanged."""
+    if (translate and translate > 0) or (cutout and cutout > 0):
+        return AugmentedDiscriminator(D, translate, cutout)
+    return D

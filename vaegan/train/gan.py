@@ -47,26 +47,28 @@ class GANConfig(RunConfig):
     g_steps: int = 2
     noise_dim: int = 100
     translate: int = 0  # DiffAugment: D sees images shifted by up to this many pixels (vaegan.train.augment)
+    cutout: int = 0  # DiffAugment: D sees each image with a random square this many pixels wide blanked
     ema: float = 0.0  # decay of a moving average of G's weights, sampled beside G (vaegan.train.ema); 0: none
 
     KIND = "gan"
     DEFAULT_STEPS = (9300, 20)
     MUST_MATCH = ("batch_size", "data", "seed", "lr_g", "lr_d", "betas", "real_label", "max_grad_norm", "g_steps",
-                  "noise_dim", "translate", "ema")
-    ABSENT_MEANS: ClassVar[dict] = {"translate": 0, "ema": 0.0}  # checkpoints from before these options
+                  "noise_dim", "translate", "cutout", "ema")
+    ABSENT_MEANS: ClassVar[dict] = {"translate": 0, "cutout": 0, "ema": 0.0}  # checkpoints from before these options
 
     def with_defaults(self) -> "GANConfig":
         cfg = super().with_defaults()
         clip = cfg.max_grad_norm if cfg.max_grad_norm is not None and cfg.max_grad_norm > 0 else None
-        translate = cfg.translate
-        if (isinstance(translate, bool) or not isinstance(translate, (int, float)) or not float(translate).is_integer()
-                or translate < 0):
-            raise ValueError(f"translate must be a whole number of pixels, 0 or more, got {translate!r}")
+        for name in ("translate", "cutout"):
+            pixels = getattr(cfg, name)
+            if (isinstance(pixels, bool) or not isinstance(pixels, (int, float)) or not float(pixels).is_integer()
+                    or pixels < 0):
+                raise ValueError(f"{name} must be a whole number of pixels, 0 or more, got {pixels!r}")
         ema = cfg.ema
         if isinstance(ema, bool) or not isinstance(ema, (int, float)) or not 0.0 <= ema < 1.0:
             raise ValueError(f"ema must be a decay in [0, 1) (0 turns the moving average off), got {ema!r}")
-        return replace(cfg, max_grad_norm=clip, betas=tuple(float(b) for b in cfg.betas), translate=int(translate),
-                       ema=float(ema))
+        return replace(cfg, max_grad_norm=clip, betas=tuple(float(b) for b in cfg.betas), translate=int(cfg.translate),
+                       cutout=int(cfg.cutout), ema=float(ema))
 
 
 QUALITY_SAMPLES = (2000, 500)  # generated images scored at the end of a run (normal, COURSE_FAST=1)
@@ -126,7 +128,8 @@ def train_gan(config: GANConfig | None = None, **options) -> TrainResult:
     ``options`` are ``GANConfig`` fields: the common ``steps``, ``batch_size``, ``save_every``,
     ``log_every``, ``data``, ``out``, ``impl``, ``seed``, ``device``, ``resume``, ``stop_after``,
     ``progress``, ``threads``, ``amp``, ``compile``, ``channels_last`` and the recipe ``lr_g``, ``lr_d``,
-    ``betas``, ``real_label``, ``max_grad_norm``, ``g_steps``, ``noise_dim`` and ``translate`` (DiffAugment).
+    ``betas``, ``real_label``, ``max_grad_norm``, ``g_steps``, ``noise_dim``, ``translate`` and ``cutout``
+    (DiffAugment) and ``ema`` (a moving average of G).
     Unset ones take the recipe (tiny under ``COURSE_FAST=1``). Under ``torchrun`` every process calls it (see ``vaegan.train.ddp``);
     rank 0 writes the artifacts and gets the metrics, the other ranks get ``(out, None)``.
     """
@@ -162,7 +165,7 @@ def _run(cfg: GANConfig, impl, device, dist, speed) -> TrainResult:
         step, history, clock = state["step"], state["history"], Clock(state["wall_time_s"])
         resume_rng(state, out, dist.rank, verbose=dist.is_main)
     G_net, D_net = dist.wrap(G, device), dist.wrap(D, device)  # after loading: all ranks start from rank 0's
-    D_net = augment_discriminator(D_net, cfg.translate)  # DiffAugment for the graded step; D itself is saved
+    D_net = augment_discriminator(D_net, cfg.translate, cfg.cutout)  # DiffAugment for the graded step; D itself is saved
     log = LossLog(LOSS_KEYS, history, device, "gan_train_step", reduce=dist.mean if dist.enabled else None)
 
     def save_point(at: int) -> None:
@@ -226,7 +229,8 @@ def _run(cfg: GANConfig, impl, device, dist, speed) -> TrainResult:
         "save_every": cfg.save_every,
         "recipe": {"optimizer": "Adam (make_optimizers)", "lr_g": cfg.lr_g, "lr_d": cfg.lr_d, "betas": list(cfg.betas),
                    "real_label": cfg.real_label, "max_grad_norm": cfg.max_grad_norm, "init": "DCGAN (weights_init)",
-                   "noise_dim": cfg.noise_dim, "translate": cfg.translate, "ema": cfg.ema},
+                   "noise_dim": cfg.noise_dim, "translate": cfg.translate, "cutout": cfg.cutout,
+                   "ema": cfg.ema},
         "dataset": cfg.data,
         "data_source": train.source,
         "train_images": len(train),

@@ -97,8 +97,8 @@ def _worker(rank: int, world: int, port: int, folder: str) -> None:
                           ("part", lambda impl: train_gan(impl=impl, out=folder / "part2", stop_after=3, **GAN_RUN)),
                           ("resumed", lambda impl: train_gan(impl=impl, out=folder / "part2", resume=True, **GAN_RUN)),
                           ("vae", lambda impl: train_vae(impl=impl, out=folder / "vae2", **VAE_RUN)),
-                          ("translated", lambda impl: train_gan(impl=impl, out=folder / "t2", translate=2, ema=0.9,
-                                                                     **GAN_RUN))):
+                          ("translated", lambda impl: train_gan(impl=impl, out=folder / "t2", translate=2, cutout=4,
+                                                                     ema=0.9, **GAN_RUN))):
             record = {}
             run(spy_impl(record))
             saved[name] = {"states": _states(record), "wrapped": sorted(record.get("wrapped", ())),

@@ -292,3 +292,31 @@ def test_the_evaluator_trains_inside_no_grad(splits, tmp_path):
     assert inside.test_accuracy == outside.test_accuracy  # the same seeded training, not an untrained net
     for a, b in zip(inside.net.state_dict().values(), outside.net.state_dict().values()):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_loading_or_training_the_evaluator_leaves_the_callers_noise_alone(splits, tmp_path, cached):
+    """The same seed draws the same samples whether or not the evaluator was loaded before in this process."""
+    if cached:
+        tiny(splits, tmp_path)
+        clear_loaded_evaluators()  # a cache file to read, nothing in memory
+    torch.manual_seed(5)
+    expected = torch.randn(4)
+    torch.manual_seed(5)
+    tiny(splits, tmp_path)  # trains (random init, shuffling) or reads the cache
+    assert torch.equal(torch.randn(4), expected), "the evaluator drew on the global RNG"
+
+
+def test_first_and_later_quality_calls_score_the_same_samples(splits, tmp_path):
+    train, test = splits
+    G = torch.nn.Sequential(torch.nn.Linear(8, 784), torch.nn.Tanh(), torch.nn.Unflatten(1, (1, 28, 28)))
+    scores = []
+    for call in range(3):  # trains and caches the evaluator; reads the cache; finds it in memory
+        if call == 1:
+            clear_loaded_evaluators()
+        torch.manual_seed(0)
+        with torch.no_grad():
+            q = sample_quality(lambda b: G(torch.randn(b, 8)), small(train, 300), small(test, 200), n=200,
+                               value_range=(-1, 1), root=tmp_path)
+        scores.append((q["fd"], q["classifier_score"]))
+    assert scores[0] == scores[1] == scores[2]

@@ -36,6 +36,7 @@ the floor at that size (``sample_quality`` reports both).
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import io
@@ -331,6 +332,20 @@ def load_evaluator(dataset: str = "mnist", *, train: ImageData | None = None, te
     memo = (str(path), str(device))
     if memo in _LOADED:
         return _LOADED[memo]
+    with _rng_untouched(device):  # loading or training must not shift the caller's noise (same samples either way)
+        evaluator = _load_or_train(train, test, recipe, path, fast, allow_training, device, progress)
+    _LOADED[memo] = evaluator
+    return evaluator
+
+
+def _rng_untouched(device) -> contextlib.AbstractContextManager:
+    """The global CPU RNG (and the CUDA device's) restored on exit: whatever runs inside draws without a trace."""
+    device = torch.device(device)
+    return torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
+
+
+def _load_or_train(train: ImageData, test: ImageData, recipe: TrainRecipe, path: Path, fast: bool,
+                   allow_training: bool, device, progress: bool) -> Evaluator:
     net = info = None
     if not fast:
         if path.exists():
@@ -339,7 +354,7 @@ def load_evaluator(dataset: str = "mnist", *, train: ImageData | None = None, te
             except EvaluatorCacheError as err:
                 if not allow_training:
                     raise
-                warnings.warn(f"{err} Retraining it now.", stacklevel=2)
+                warnings.warn(f"{err} Retraining it now.", stacklevel=3)
         elif not allow_training:
             raise EvaluatorCacheError(f"no cached evaluator at {path}: run load_evaluator({train.name!r}) once "
                                       "with training allowed (python benchmarks/evaluator.py does it too)")
@@ -352,10 +367,8 @@ def load_evaluator(dataset: str = "mnist", *, train: ImageData | None = None, te
         info = {**info, "dataset": train.name, "source": train.source, "recipe": asdict(recipe)}
         if not fast:
             save_evaluator(net, info, path)
-    evaluator = Evaluator(net.to(device).eval(), train.name, train.source, float(info["test_accuracy"]),
-                          float(info["train_seconds"]), recipe, None if fast else path, loaded, fast, info)
-    _LOADED[memo] = evaluator
-    return evaluator
+    return Evaluator(net.to(device).eval(), train.name, train.source, float(info["test_accuracy"]),
+                     float(info["train_seconds"]), recipe, None if fast else path, loaded, fast, info)
 
 
 # ---------------------------------------------------------------- feature statistics

@@ -230,7 +230,7 @@ def test_gan_writes_every_artifact(tmp_path, doubles):
     assert on_disk["recipe"] == {"optimizer": "Adam (make_optimizers)", "lr_g": 2e-4, "lr_d": 1e-4,
                                  "betas": [0.5, 0.999], "real_label": 0.9, "max_grad_norm": 1.0,
                                  "init": "DCGAN (weights_init)", "noise_dim": 100,
-                                 "translate": 0}
+                                 "translate": 0, "cutout": 0, "ema": 0.0}
     assert on_disk["g_steps"] == 2 and on_disk["steps"] == 3 and on_disk["seed"] == 0
     assert set(on_disk["final_losses"]) == {"d_loss", "d_loss_last", "g_loss", "g_loss_last"}
     assert all(isinstance(v, float) for v in on_disk["final_losses"].values())

@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
 
-from vaegan.metrics import classifier_score, load_evaluator, sample_quality  # noqa: E402
+from vaegan.metrics import classifier_score, generate, load_evaluator, sample_quality  # noqa: E402
 from vaegan.train.engine import load_splits, write_json  # noqa: E402
 from vaegan.train.impl import resolve_impl  # noqa: E402
 
@@ -137,7 +137,8 @@ def main(argv=None) -> int:
             memo = memorization(D, G, train, test, noise_dim, n=min(1000, args.samples, len(test)))
     torch.manual_seed(args.seed)
     with torch.no_grad():
-        spread = {"generated": centre_of_mass_spread((G(torch.randn(args.samples, noise_dim)) + 1) / 2),
+        spread = {"generated": centre_of_mass_spread(generate(lambda b: G(torch.randn(b, noise_dim)), args.samples,
+                                                              value_range=(-1, 1))),  # in batches, in [0, 1]
                   "test_digits": centre_of_mass_spread(test.images)}
     report = {
         "run": str(run), "generator": "moving average" if args.ema else "G", "step": step, "schedule_steps": config.get("steps"), "data": data,

@@ -90,6 +90,14 @@ def _worker(rank: int, world: int, port: int, folder: str) -> None:
     import vaegan.train.vae as vae
 
     gan.quality_metrics = vae.quality_metrics = lambda *args, **kwargs: None  # not under test here; saves time
+    averages = []
+
+    class RecordedAverage(gan.WeightAverage):  # --ema: each rank's moving average, to compare across ranks
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            averages.append(self)
+
+    gan.WeightAverage = RecordedAverage
     dist.init_process_group("gloo", rank=rank, world_size=world)
     folder, saved = Path(folder), {}
     try:
@@ -103,6 +111,8 @@ def _worker(rank: int, world: int, port: int, folder: str) -> None:
             run(spy_impl(record))
             saved[name] = {"states": _states(record), "wrapped": sorted(record.get("wrapped", ())),
                            "batches": record.get("batches", [])}
+            if name == "translated":
+                saved[name]["states"]["average"] = _states({"modules": {"a": averages[-1].average}})["a"]
         # Without DDP (each rank alone on its shard): the same-weights check below must fail.
         ddp_module.Dist.wrap = lambda self, module, device: module
         record = {}
@@ -172,6 +182,7 @@ def test_every_rank_ends_with_the_same_weights(two_process_runs):
     assert _same(load(folder / "vae2" / "vae.pt"), ranks[0]["vae"]["states"]["vae"])
     average = load(folder / "t2" / "generator_ema.pt")  # --ema: rank 0 writes the moving average beside G
     assert average.keys() == gan_weights.keys() and not _same(average, ranks[0]["translated"]["states"]["generator"])
+    assert _same(average, ranks[0]["translated"]["states"]["average"])  # and the loop above: rank 1's is the same
 
 
 def test_the_same_weights_check_fails_without_ddp(two_process_runs):

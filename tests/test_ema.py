@@ -115,6 +115,38 @@ def test_trainer_writes_the_average_beside_the_generator(tmp_path, no_quality):
     assert "gan_ema_imgs/ema_00004.png" in report and "moving-average generator" in report
 
 
+def test_the_run_saves_the_closed_form_average_of_gs_states(tmp_path, no_quality):
+    """The saved average is the warmed-up moving average of G's initial state and its state after every step."""
+    import types
+
+    from vaegan.train.impl import resolve_impl
+
+    impl = resolve_impl("solutions", ("Generator", "Discriminator", "weights_init", "make_optimizers",
+                                      "gan_train_step"))
+    states = []
+
+    def recording_step(G, D, *args, **kwargs):
+        if not states:  # G's initialization, where the average starts
+            states.append({k: v.detach().clone() for k, v in G.state_dict().items()})
+        losses = impl.gan_train_step(G, D, *args, **kwargs)
+        states.append({k: v.detach().clone() for k, v in G.state_dict().items()})
+        return losses
+
+    spy = types.SimpleNamespace(**{**impl.names, "gan_train_step": recording_step})
+    out, _ = train_gan(impl=spy, steps=6, save_every=3, out=tmp_path / "gan", ema=0.5, batch_size=16,
+                       progress=False)
+    assert len(states) == 7
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["generator_ema"]["updates"] == 6
+    expected = {k: v.double() for k, v in states[0].items() if v.is_floating_point()}
+    for t, state in enumerate(states[1:]):
+        d = warmed_decay(0.5, t)
+        expected = {k: d * v + (1 - d) * state[k].double() for k, v in expected.items()}
+    average = torch.load(out / "generator_ema.pt", weights_only=True)
+    for k, v in expected.items():
+        torch.testing.assert_close(average[k].double(), v, rtol=1e-5, atol=1e-6, msg=f"{k} is not the average")
+    assert not all(torch.equal(average[k], states[-1][k]) for k in expected)
+
+
 def test_without_the_option_nothing_changes(tmp_path, no_quality):
     options = dict(impl="solutions", steps=3, save_every=2, batch_size=16, progress=False)
     out, metrics = train_gan(out=tmp_path / "plain", **options)

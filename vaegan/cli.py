@@ -170,8 +170,9 @@ def _add_train_parsers(sub) -> None:
                      help="DiffAugment: D sees real and generated images with a random PIXELS-wide square blanked "
                           "(0 turns it off; default: the recipe's)")
     gan.add_argument("--ema", type=_decay, default=None, metavar="DECAY",
-                     help="also keep a moving average of G's weights with this decay (e.g. 0.999), sampled and "
-                          "scored beside G as generator_ema.pt (0 turns it off; default: off)")
+                     help="also keep a moving average of G's weights with this decay (e.g. 0.999; warmed up as "
+                          "min(DECAY, (1+t)/(10+t))), sampled and scored beside G as generator_ema.pt "
+                          "(0 turns it off; default: off)")
     train.set_defaults(func=_train)
 
 

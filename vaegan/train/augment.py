@@ -12,8 +12,9 @@ sides are transformed alike, D cannot tell them apart by the augmentation.
 
 ``AugmentedDiscriminator(D, translate=..., cutout=...)`` wraps D for the graded ``gan_train_step``: in
 train() mode it shifts each image by a random whole number of pixels (the black background, -1,
-shifted in), then blanks a random square of each image to the background (cutout, DeVries and
-Taylor 2017, as DiffAugment applies it); in eval() mode it is D itself. It adds no parameters or buffers; the trainer saves D itself,
+shifted in), then blanks a random square of each image (cutout, DeVries and Taylor 2017, applied
+as in DiffAugment but filled with the background, -1, and of a size given in pixels); in eval() mode
+it is D itself. It adds no parameters or buffers; the trainer saves D itself,
 so checkpoints and ``discriminator.pt`` load into the reference architecture.
 """
 from __future__ import annotations

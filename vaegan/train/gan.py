@@ -148,10 +148,6 @@ def _run(cfg: GANConfig, impl, device, dist, speed) -> TrainResult:
     # are what the graded step trains: the same modules, in DDP when several processes run.
     G, D, opt_G, opt_D = build_gan(cfg, impl, device, speed)
     fixed_noise = fixed_normal((FIXED_BATCH, cfg.noise_dim), cfg.seed, device)  # (64, noise_dim), standard normal
-    ema = None
-    if cfg.ema:
-        with torch.random.fork_rng(devices=[]):  # its (overwritten) init must not draw on the training's RNG
-            ema = WeightAverage(G, impl.Generator(noise_dim=cfg.noise_dim).to(device), cfg.ema)  # starts as G
 
     step, history, clock = 0, None, Clock()
     if resuming:
@@ -160,11 +156,15 @@ def _run(cfg: GANConfig, impl, device, dist, speed) -> TrainResult:
         opt_G.load_state_dict(state["opt_G"])
         opt_D.load_state_dict(state["opt_D"])
         batches.load_state_dict(state["data"])
-        if ema is not None:
-            ema.load_state_dict(state["generator_ema"])
         step, history, clock = state["step"], state["history"], Clock(state["wall_time_s"])
         resume_rng(state, out, dist.rank, verbose=dist.is_main)
     G_net, D_net = dist.wrap(G, device), dist.wrap(D, device)  # after loading: all ranks start from rank 0's
+    ema = None
+    if cfg.ema:  # after wrapping: every rank's average starts from rank 0's G
+        with torch.random.fork_rng(devices=[]):  # its (overwritten) init must not draw on the training's RNG
+            ema = WeightAverage(G, impl.Generator(noise_dim=cfg.noise_dim).to(device), cfg.ema)
+        if resuming:
+            ema.load_state_dict(state["generator_ema"])
     D_net = augment_discriminator(D_net, cfg.translate, cfg.cutout)  # DiffAugment for the graded step; D itself is saved
     log = LossLog(LOSS_KEYS, history, device, "gan_train_step", reduce=dist.mean if dist.enabled else None)
 

@@ -41,8 +41,13 @@ def test_rerun_is_idempotent_and_changes_are_regraded(tmp_path):
     assert (forced.summary.graded, forced.summary.reused) == (2, 0)
 
 
+SLOW = {**GOOD, "count_parameters": "import time\n\n\ndef count_parameters(model):\n    time.sleep(2)\n"
+                                      "    return sum(p.numel() for p in model.parameters() if p.requires_grad)"}
+
+
 def test_killed_run_resumes_without_losing_results(tmp_path):
     cls, out = _class(tmp_path / "class", 3), tmp_path / "out"
+    variant(cls / "s2" / "00_setup_and_data.ipynb", SLOW)  # graded last and slowly: the kill lands before it ends
     cmd = [sys.executable, "-m", "autograder", "grade", str(cls), "--out", str(out), "--jobs", "1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 300

@@ -141,7 +141,8 @@ def main(argv=None) -> int:
                                                               value_range=(-1, 1))),  # in batches, in [0, 1]
                   "test_digits": centre_of_mass_spread(test.images)}
     report = {
-        "run": str(run), "generator": "moving average" if args.ema else "G", "step": step, "schedule_steps": config.get("steps"), "data": data,
+        "run": str(run), "generator": "moving average" if args.ema else "G", "step": step,
+        "schedule_steps": config.get("steps"), "data": data,
         "data_source": train.source, "train_images": len(train), "samples": args.samples,
         "classifier_score": quality["classifier_score"], "classifier_score_test_split": round(real_score, 4),
         "score_share": round(quality["classifier_score"] / real_score, 4),

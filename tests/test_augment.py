@@ -174,16 +174,22 @@ def test_trainer_option_is_recorded_and_discriminator_saved_plain(tmp_path):
         torch.load(out / "discriminator.pt", weights_only=True))
 
 
-def test_translation_changes_training_and_resumes_bit_identically(tmp_path):
-    options = dict(impl="solutions", steps=3, save_every=2, batch_size=16, progress=False, translate=2)
-    train_gan(out=tmp_path / "full", **options)
+@pytest.mark.parametrize("name, pixels", [("translate", 2), ("cutout", 6)])
+def test_augmentation_changes_training_resumes_bit_identically_and_is_recorded(tmp_path, name, pixels):
+    from vaegan.train import CheckpointError
+
+    options = dict(impl="solutions", steps=3, save_every=2, batch_size=16, progress=False, **{name: pixels})
+    _, metrics = train_gan(out=tmp_path / "full", **options)
+    assert metrics["recipe"][name] == pixels and metrics["settings"][name] == pixels
     train_gan(out=tmp_path / "part", stop_after=2, **options)
     train_gan(out=tmp_path / "part", resume=True, **options)
-    train_gan(out=tmp_path / "plain", **{**options, "translate": 0})
-    weights = {name: torch.load(tmp_path / name / "discriminator.pt", weights_only=True)
-               for name in ("full", "part", "plain")}
+    train_gan(out=tmp_path / "plain", **{**options, name: 0})
+    weights = {run: torch.load(tmp_path / run / "discriminator.pt", weights_only=True)
+               for run in ("full", "part", "plain")}
     assert all(torch.equal(weights["full"][k], weights["part"][k]) for k in weights["full"])
     assert not all(torch.equal(weights["full"][k], weights["plain"][k]) for k in weights["full"])
+    with pytest.raises(CheckpointError, match=name):
+        train_gan(out=tmp_path / "part", resume=True, **{**options, name: pixels - 1})
 
 
 def test_resume_refuses_another_translation_and_accepts_older_checkpoints(tmp_path):
@@ -227,20 +233,3 @@ def test_an_augmentation_that_is_not_a_whole_number_of_pixels_is_refused(bad, na
 def test_a_whole_float_is_stored_as_an_int():
     cfg = GANConfig(translate=2.0, cutout=8.0).with_defaults()
     assert cfg.translate == 2 and cfg.cutout == 8 and isinstance(cfg.cutout, int)
-
-
-def test_cutout_changes_training_resumes_bit_identically_and_is_recorded(tmp_path):
-    options = dict(impl="solutions", steps=3, save_every=2, batch_size=16, progress=False, cutout=6)
-    _, metrics = train_gan(out=tmp_path / "full", **options)
-    assert metrics["recipe"]["cutout"] == 6 and metrics["settings"]["cutout"] == 6
-    train_gan(out=tmp_path / "part", stop_after=2, **options)
-    train_gan(out=tmp_path / "part", resume=True, **options)
-    train_gan(out=tmp_path / "plain", **{**options, "cutout": 0})
-    weights = {name: torch.load(tmp_path / name / "discriminator.pt", weights_only=True)
-               for name in ("full", "part", "plain")}
-    assert all(torch.equal(weights["full"][k], weights["part"][k]) for k in weights["full"])
-    assert not all(torch.equal(weights["full"][k], weights["plain"][k]) for k in weights["full"])
-    from vaegan.train import CheckpointError
-
-    with pytest.raises(CheckpointError, match="cutout"):
-        train_gan(out=tmp_path / "part", resume=True, **{**options, "cutout": 4})

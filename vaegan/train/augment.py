@@ -25,6 +25,12 @@ from torch import nn
 BACKGROUND = -1.0  # the GAN works in [-1, 1]: black background
 
 
+def _randint(low: int, high: int, shape: tuple, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Integers in [low, high) drawn on ``generator``'s device (else ``x``'s), returned on ``x``'s device."""
+    draw_on = generator.device if generator is not None else x.device
+    return torch.randint(low, high, shape, device=draw_on, generator=generator).to(x.device)
+
+
 def random_translate(x: torch.Tensor, max_shift: int, background: float = BACKGROUND,
                      generator: torch.Generator | None = None) -> torch.Tensor:
     """Each image of ``x`` (B, C, H, W) shifted by its own random (dy, dx) in [-max_shift, max_shift]; differentiable.
@@ -34,8 +40,7 @@ def random_translate(x: torch.Tensor, max_shift: int, background: float = BACKGR
     if max_shift <= 0 or x.shape[0] == 0:
         return x
     B, _, H, W = x.shape
-    draw_on = generator.device if generator is not None else x.device  # a generator draws on its own device
-    shifts = torch.randint(-max_shift, max_shift + 1, (2, B, 1), device=draw_on, generator=generator).to(x.device)
+    shifts = _randint(-max_shift, max_shift + 1, (2, B, 1), x, generator)
     padded = nn.functional.pad(x, (max_shift,) * 4, value=background)  # (B, C, H + 2s, W + 2s)
     rows = torch.arange(H, device=x.device) + max_shift - shifts[0]  # (B, H): source row of each output row
     cols = torch.arange(W, device=x.device) + max_shift - shifts[1]  # (B, W)
@@ -54,9 +59,8 @@ def random_cutout(x: torch.Tensor, size: int, background: float = BACKGROUND,
     if size <= 0 or x.shape[0] == 0:
         return x
     B, _, H, W = x.shape
-    draw_on = generator.device if generator is not None else x.device
-    top = torch.randint(0, H, (B, 1), device=draw_on, generator=generator).to(x.device) - size // 2  # (B, 1)
-    left = torch.randint(0, W, (B, 1), device=draw_on, generator=generator).to(x.device) - size // 2
+    top = _randint(0, H, (B, 1), x, generator) - size // 2  # (B, 1)
+    left = _randint(0, W, (B, 1), x, generator) - size // 2
     rows = torch.arange(H, device=x.device)
     cols = torch.arange(W, device=x.device)
     in_rows = (rows >= top) & (rows < top + size)  # (B, H)

@@ -198,8 +198,8 @@ def _run(cfg: GANConfig, impl, device, dist, speed) -> TrainResult:
             ema.update()
         return losses
 
-    loop = train_loop(cfg, step, batches.forever(), train_step, log, save_point, "GAN", lambda m: {"d": f"{m['d_loss']:.3f}", "g": f"{m['g_loss']:.3f}"},
-                      device=device)
+    loop = train_loop(cfg, step, batches.forever(), train_step, log, save_point, "GAN",
+                      lambda m: {"d": f"{m['d_loss']:.3f}", "g": f"{m['g_loss']:.3f}"}, device=device)
     if loop.stopped or not dist.is_main:
         return TrainResult(out, None)
 

@@ -3,11 +3,14 @@
     COURSE_OFFLINE=1 .venv/bin/python benchmarks/gan_quality.py runs/gan            # generator.pt, else checkpoint.pt
     COURSE_OFFLINE=1 .venv/bin/python benchmarks/gan_quality.py runs/gan --samples 2000 --seed 1
     COURSE_OFFLINE=1 .venv/bin/python benchmarks/gan_quality.py runs/gan --ema    # the moving-average G (--ema runs)
+    COURSE_OFFLINE=1 .venv/bin/python benchmarks/gan_quality.py runs/gan --truncation 1.0 --json /tmp/t.json
 
 The generator's weights (``generator.pt`` of a finished run, else the ``checkpoint.pt`` of the last
 save point; with ``--ema`` the moving average of a run trained with ``--ema``: ``generator_ema.pt``, else
 the checkpoint's) are loaded with ``weights_only=True`` into the reference ``Generator``. Under the course
-evaluator (``vaegan.metrics``, the same one the capstones use) it reports, in eval() mode:
+evaluator (``vaegan.metrics``, the same one the capstones use) it reports, in eval() mode, on noise
+z ~ N(0, I) (with ``--truncation T``: each entry drawn again until it lies within +-T, the truncation
+trick; ``benchmarks/gan_truncation.py`` sweeps T):
 
 - the classifier score of ``--samples`` generated digits, against the score of the real test split
   (criterion: at least 90% of it). The samples themselves are noisy: on one finished run, four noise
@@ -37,6 +40,7 @@ import torch  # noqa: E402
 
 from vaegan.metrics import classifier_score, generate, load_evaluator, sample_quality  # noqa: E402
 from vaegan.train.engine import load_splits, write_json  # noqa: E402
+from vaegan.train.gan import truncated_noise  # noqa: E402
 from vaegan.train.impl import resolve_impl  # noqa: E402
 
 SCORE_SHARE, CLASS_LOW, CLASS_HIGH = 0.9, 0.05, 0.15
@@ -66,7 +70,7 @@ def discriminator_weights(run: Path) -> dict | None:
     return None
 
 
-def memorization(D, G, train, test, noise_dim: int, n: int = 1000) -> dict:
+def memorization(D, G, train, test, noise_dim: int, n: int = 1000, truncation: float | None = None) -> dict:
     """Mean D(x) (a probability) on ``n`` training digits, ``n`` unseen test digits and ``n`` generated digits.
 
     D runs in train() mode, normalizing each set with its own batch statistics as in the graded step;
@@ -79,7 +83,7 @@ def memorization(D, G, train, test, noise_dim: int, n: int = 1000) -> dict:
     with torch.no_grad():
         rate = lambda x: torch.sigmoid(D(x)).mean().item()  # noqa: E731
         scores = {"train_digits": rate(train.images[:n] * 2 - 1), "test_digits": rate(test.images[:n] * 2 - 1),
-                  "generated": rate(G(torch.randn(n, noise_dim)))}
+                  "generated": rate(G(truncated_noise(n, noise_dim, truncation)))}
     scores["train_minus_test"] = scores["train_digits"] - scores["test_digits"]
     return {k: round(v, 4) for k, v in scores.items()}
 
@@ -103,8 +107,12 @@ def main(argv=None) -> int:
     parser.add_argument("--samples", type=int, default=10000, help="generated digits scored (default 10,000)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ema", action="store_true", help="score the moving-average generator of an --ema run")
+    parser.add_argument("--truncation", type=float, default=None, metavar="T",
+                        help="draw each noise entry again until it lies within +-T (default: plain N(0, I))")
     parser.add_argument("--json", default=str(REPO / "benchmarks" / "results" / "gan_quality.json"))
     args = parser.parse_args(argv)
+    if args.truncation is not None and not args.truncation >= 0.05:
+        parser.error(f"--truncation is a bound in standard deviations, at least 0.05, got {args.truncation}")
     run = Path(args.run)
     weights, step, config = generator_weights(run, ema=args.ema)
     data = config.get("data", "mnist")
@@ -116,8 +124,9 @@ def main(argv=None) -> int:
     train, test = load_splits(data)
     started = time.perf_counter()
     torch.manual_seed(args.seed)
+    draw = lambda b: G(truncated_noise(b, noise_dim, args.truncation))  # noqa: E731
     with torch.no_grad():
-        quality = sample_quality(lambda b: G(torch.randn(b, noise_dim)), train, test, n=args.samples,
+        quality = sample_quality(draw, train, test, n=args.samples,
                                  value_range=(-1, 1), seed=args.seed)
         evaluator = load_evaluator(train.name, train=train, test=test)
         _, probs = evaluator.predict(test.images)
@@ -134,15 +143,15 @@ def main(argv=None) -> int:
                   "no memorization figures", file=sys.stderr)
         else:
             torch.manual_seed(args.seed)
-            memo = memorization(D, G, train, test, noise_dim, n=min(1000, args.samples, len(test)))
+            memo = memorization(D, G, train, test, noise_dim, n=min(1000, args.samples, len(test)),
+                                truncation=args.truncation)
     torch.manual_seed(args.seed)
     with torch.no_grad():
-        spread = {"generated": centre_of_mass_spread(generate(lambda b: G(torch.randn(b, noise_dim)), args.samples,
-                                                              value_range=(-1, 1))),  # in batches, in [0, 1]
+        spread = {"generated": centre_of_mass_spread(generate(draw, args.samples, value_range=(-1, 1))),  # in [0, 1]
                   "test_digits": centre_of_mass_spread(test.images)}
     report = {
         "run": str(run), "generator": "moving average" if args.ema else "G", "step": step,
-        "schedule_steps": config.get("steps"), "data": data,
+        "schedule_steps": config.get("steps"), "data": data, "truncation": args.truncation,
         "data_source": train.source, "train_images": len(train), "samples": args.samples,
         "classifier_score": quality["classifier_score"], "classifier_score_test_split": round(real_score, 4),
         "score_share": round(quality["classifier_score"] / real_score, 4),
@@ -152,7 +161,9 @@ def main(argv=None) -> int:
         "discriminator_mean_output": memo, "centre_of_mass_spread_px": spread,
         "evaluator": quality["evaluator"], "seconds": round(time.perf_counter() - started, 1),
     }
-    print(f"{run}{' (moving-average G)' if args.ema else ''} at step {step} of {config.get('steps')} "
+    print(f"{run}{' (moving-average G)' if args.ema else ''}"
+          f"{f' (noise truncated at {args.truncation:g})' if args.truncation else ''}"
+          f" at step {step} of {config.get('steps')} "
           f"({train.source}, {len(train)} training digits):")
     print(f"  classifier score {report['classifier_score']:.3f} vs real test split {real_score:.3f} "
           f"({100 * report['score_share']:.1f}%; criterion 90%: "

@@ -369,6 +369,50 @@ def test_gan_quality_benchmark_reads_final_weights_and_checkpoints(gan_run, tmp_
         assert all(s > 0 for s in spread["generated"])
 
 
+def benchmark_script(name: str):
+    """``benchmarks/<name>.py`` as a module, with benchmarks/ importable for its own imports."""
+    import importlib.util
+    import sys
+
+    folder = Path(__file__).resolve().parents[1] / "benchmarks"
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_truncation_sweep_matches_plain_scoring_and_writes_its_grid(gan_run, tmp_path):
+    """``gan_truncation.py``'s plain row is ``gan_quality.py``'s figure on the same seed; each bound gets a row."""
+    run = gan_run.parent / "runs" / "gan"
+    plain, truncated, swept = tmp_path / "plain.json", tmp_path / "truncated.json", tmp_path / "sweep.json"
+    quality = gan_quality_script()
+    assert quality.main([str(run), "--samples", "300", "--json", str(plain)]) == 0
+    assert quality.main([str(run), "--samples", "300", "--truncation", "0.5", "--json", str(truncated)]) == 0
+    assert benchmark_script("gan_truncation").main([str(run), "--samples", "300", "--thresholds", "0.5",
+                                                    "--json", str(swept)]) == 0
+    plain, truncated, swept = (json.loads(p.read_text()) for p in (plain, truncated, swept))
+    assert plain["truncation"] is None and truncated["truncation"] == 0.5
+    assert [row["threshold"] for row in swept["rows"]] == [None, 0.5]
+    for row, single in zip(swept["rows"], (plain, truncated)):
+        assert row["classifier_score"] == single["classifier_score"] and row["fd"] == single["fd"]
+        assert row["class_histogram"] == single["class_histogram"]
+        assert row["score_share"] == single["score_share"]
+    assert swept["rows"][0]["fd"] != swept["rows"][1]["fd"], "truncation must change the samples"
+    assert (tmp_path / swept["grid"]).stat().st_size > 0
+    assert all(0 <= row["unsure_share"] <= 1 and 0.1 <= row["top_probability_mean"] <= 1 for row in swept["rows"])
+    with pytest.raises(SystemExit):
+        quality.main([str(run), "--truncation", "0", "--json", str(tmp_path / "no.json")])
+
+
+def test_confidence_counts_the_unsure_predictions():
+    sweep = benchmark_script("gan_truncation")
+    probs = torch.tensor([[1.0] + [0.0] * 9, [0.95, 0.05] + [0.0] * 8, [0.5, 0.5] + [0.0] * 8, [0.1] * 10])
+    assert sweep.confidence(probs) == {"top_probability_mean": pytest.approx((1 + 0.95 + 0.5 + 0.1) / 4, abs=1e-4),
+                                       "unsure_share": 0.5}
+
+
 def test_a_run_folder_reached_through_a_link_is_refused(vae_run, tmp_path):
     """``ln -s ../bob/runs runs``: another student's artifacts must not be graded as mine."""
     mallory = tmp_path / "mallory"

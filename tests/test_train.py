@@ -7,6 +7,7 @@ real. The end-to-end tests at the bottom use ``--impl solutions`` when those not
 from __future__ import annotations
 
 import copy
+import math
 
 import json
 import types
@@ -632,3 +633,40 @@ def test_missing_mps_operator_gets_the_fallback_advice(doubles):
     message = str(not_implemented_error(doubles, err, torch.device("mps")))
     assert "PYTORCH_ENABLE_MPS_FALLBACK=1" in message
     assert isinstance(not_implemented_error(doubles, NotImplementedError(), torch.device("cpu")), ImplementationError)
+
+
+def _clamped_noise(n, dim, threshold, generator=None):
+    """A wrong truncation kept for the test below: clamping piles the tails onto the bounds."""
+    return torch.randn(n, dim, generator=generator).clamp(-threshold, threshold)
+
+
+@pytest.mark.parametrize("make", ["truncated_noise", "clamped"])
+def test_truncated_noise_is_the_truncated_normal(make):
+    """Every entry within the bound, drawn from N(0, 1) restricted to [-T, T]: at T = 1 its standard deviation
+    is sqrt(1 - 2 phi(1) / (2 Phi(1) - 1)) = 0.5396 (clamping gives 0.718); plain draws kept where inside."""
+    from vaegan.train.gan import truncated_noise
+
+    draw = truncated_noise if make == "truncated_noise" else _clamped_noise
+    z = draw(20000, 10, 1.0, generator=torch.Generator().manual_seed(0))
+    plain = torch.randn(20000, 10, generator=torch.Generator().manual_seed(0))
+    inside = plain.abs() <= 1.0
+    expected_std = math.sqrt(1 - 2 * math.exp(-0.5) / math.sqrt(2 * math.pi) / math.erf(1 / math.sqrt(2)))
+    right = (z.abs().max() <= 1.0 and torch.equal(z[inside], plain[inside])
+             and abs(z.std().item() - expected_std) < 0.005 and abs(z.mean().item()) < 0.005)
+    assert right == (make == "truncated_noise")
+
+
+def test_truncated_noise_without_or_beyond_its_reach_is_plain_and_checks_its_bound():
+    from vaegan.train.gan import truncated_noise
+
+    torch.manual_seed(3)
+    plain = torch.randn(64, 100)
+    torch.manual_seed(3)
+    assert torch.equal(truncated_noise(64, 100), plain)
+    torch.manual_seed(3)
+    assert torch.equal(truncated_noise(64, 100, 50.0), plain)  # no entry lies beyond 50 standard deviations
+    assert truncated_noise(0, 100, 0.5).shape == (0, 100)
+    assert truncated_noise(500, 8, 0.05).abs().max() <= 0.05
+    for bad in (0, 0.01, -1.0, float("nan"), True, "1"):
+        with pytest.raises(ValueError, match="threshold"):
+            truncated_noise(4, 100, bad)

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+import torch
+
 from tests.conftest import SETUP, answer
 from vaegan.notebooks import NotebookLoadError, exercise_of, load_module, load_notebook, read_notebook
 
@@ -302,3 +304,23 @@ def test_a_name_error_for_a_helper_whose_cell_failed_names_that_cell(notebook_fa
     with pytest.raises(NameError) as caught:
         loaded.module.to_tanh_range(1)
     assert "cell 1, which defines helper, did not load" in loaded.note_for(caught.value)
+
+
+def test_magics_are_dropped_only_where_a_statement_starts(notebook_factory):
+    """A leading ``!=`` or ``%`` on a continuation line (black puts operators there) is Python, not a magic."""
+    nb = notebook_factory("a.ipynb", [
+        ("code", "%matplotlib inline\n!pip install nothing\nimport torch", SETUP),
+        ("code", "def count_parameters(model):\n    return sum(p.numel() for p in model.parameters()\n"
+                 "               if p.requires_grad\n               != False)\n%time count_parameters", answer("count_parameters")),
+        ("code", "def to_tanh_range(x):\n    '''Doubles x;\n% of the range: all.'''\n    return (2 * x\n"
+                 "        - 1)\n!echo", answer("to_tanh_range")),
+        ("code", "def from_tanh_range(x):\n    half = 1 + \\\n        x\n    return (half\n"
+                 "            % 2) / 2\n    %timeit from_tanh_range(x)", answer("from_tanh_range")),
+    ], META)
+    loaded = load_notebook(nb)
+    assert not loaded.errors, loaded.errors
+    frozen = torch.nn.Linear(2, 3)
+    frozen.bias.requires_grad_(False)
+    assert loaded.module.count_parameters(frozen) == 6, "the != False condition must survive"
+    assert loaded.module.to_tanh_range(1.0) == 1.0 and "% of the range" in loaded.module.to_tanh_range.__doc__
+    assert loaded.module.from_tanh_range(0.5) == 0.75

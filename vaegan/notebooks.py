@@ -33,8 +33,10 @@ Shared by the autograder worker, the capstone command, the lessons and the tests
 from __future__ import annotations
 
 import ast
+import io
 import re
 import sys
+import tokenize
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -223,8 +225,36 @@ def strip_magics(source: str) -> str | None:
         if not lines[0].strip().split()[0] in _CELL_MAGICS_KEPT:
             return None
         lines[0] = "# " + lines[0]
-    cleaned = [("# " + ln) if re.match(r"\s*[%!]", ln) else ln for ln in lines]
+    cleaned, statement = [], []  # statement: the lines of the statement still open (brackets, strings, \\)
+    for ln in lines:
+        if re.match(r"\s*[%!]", ln) and not _inside_statement(statement):
+            cleaned.append("# " + ln)  # a magic or shell escape: only where a new statement may start
+            continue
+        cleaned.append(ln)
+        statement.append(ln)
+        if not _inside_statement(statement):
+            statement = []
     return "\n".join(cleaned)
+
+
+def _inside_statement(lines: list[str]) -> bool:
+    """Whether ``lines`` leave a statement open: an unclosed bracket or string, or a trailing backslash.
+
+    A line after them is a continuation (``    != True)`` in black's style), not a new statement, so a
+    leading ``%`` or ``!`` there is Python, as in IPython, which only transforms escapes that begin a
+    logical line. Indentation is dropped first, so only brackets, strings and backslashes count.
+    """
+    if not lines:
+        return False
+    text = "\n".join(ln.lstrip() for ln in lines) + "\n"
+    try:
+        for _ in tokenize.generate_tokens(io.StringIO(text).readline):
+            pass
+    except tokenize.TokenError:  # EOF in a multi-line statement or string
+        return True
+    except SyntaxError:  # a line Python cannot read at all: the statement ends with it
+        return False
+    return False
 
 
 _TOO_DEEP = ("Python could not parse this cell ({error}: an expression is nested or chained too deeply); "

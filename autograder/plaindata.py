@@ -59,6 +59,23 @@ def encode(value, depth: int = 0):
     return {OBJECT_KEY: f"{type(value).__module__}.{type(value).__qualname__}"}
 
 
+_TENSOR_BASE = getattr(torch._C, "TensorBase", None) or torch._C._TensorBase  # the C type (renamed in torch 2.2)
+
+
+def tensor_facts(value) -> dict | None:
+    """``{"shape", "dtype", "requires_grad"}`` of a tensor as PyTorch stores them, or None for anything else.
+
+    Read through the C type's own descriptors, with subclass ``__torch_function__`` off: a tensor subclass
+    whose ``requires_grad`` or ``shape`` property lies (``loss.as_subclass(Liar)``) cannot change them.
+    """
+    if not issubclass(type(value), torch.Tensor):  # type(), not isinstance(): a fake __class__ cannot pass
+        return None
+    with torch._C.DisableTorchFunctionSubclass():
+        return {"shape": [int(n) for n in _TENSOR_BASE.shape.__get__(value)],
+                "dtype": str(_TENSOR_BASE.dtype.__get__(value)).replace("torch.", ""),
+                "requires_grad": bool(_TENSOR_BASE.requires_grad.__get__(value))}
+
+
 def _float(x: float):
     if math.isnan(x):
         return {"__float__": "nan"}

@@ -14,7 +14,7 @@ import copy
 import torch
 from torch import nn
 
-from ..plaindata import MetaTensor, describe
+from ..plaindata import MetaTensor, describe, tensor_facts
 from .base import ExerciseChecks, Mismatch, Verdict, capture, number_of, raised, tensor_of
 from .ex03_kl_and_elbo import true_kl, true_recon
 
@@ -199,11 +199,13 @@ def returns_detached_scalars(ns, inputs):
     out = capture(lambda: ns.vae_train_step(model, _images(8, 5), optimizer))
     if raised(out) or not isinstance(out, dict):
         return {"out": out}
-    return {"out": {"values": {
-        str(k): {"type": type(v).__name__, "is_tensor": isinstance(v, torch.Tensor),
-                 "shape": list(v.shape) if isinstance(v, torch.Tensor) else None,
-                 "requires_grad": bool(v.requires_grad) if isinstance(v, torch.Tensor) else False}
-        for k, v in out.items()}}}
+    values = {}
+    for key, v in list(dict.items(out)):  # dict's own items: a dict subclass cannot show other values
+        facts = tensor_facts(v)  # what PyTorch stores: a subclass's requires_grad property cannot lie
+        values[str(key)] = {"type": type(v).__name__, "is_tensor": facts is not None,
+                            "shape": facts["shape"] if facts else None,
+                            "requires_grad": facts["requires_grad"] if facts else False}
+    return {"out": {"values": values}}
 
 
 def _judge_losses(student, reference):

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..plaindata import describe
+from ..plaindata import describe, tensor_facts
 from .base import ExerciseChecks, Mismatch, Verdict, assert_close, capture, number_of, raised, tensor_of
 
 CHECKS = ExerciseChecks("10_gan_training")
@@ -99,8 +99,9 @@ def _loss_info(value) -> dict:
     """What was returned as a loss: the value and whether it is a detached scalar tensor."""
     if raised(value):
         return value
-    if isinstance(value, torch.Tensor):
-        return {"value": value, "type": "Tensor", "shape": list(value.shape), "requires_grad": bool(value.requires_grad)}
+    facts = tensor_facts(value)  # what PyTorch stores: a subclass's requires_grad property cannot lie
+    if facts is not None:
+        return {"value": value, "type": "Tensor", "shape": facts["shape"], "requires_grad": facts["requires_grad"]}
     return {"value": value, "type": type(value).__name__, "shape": None, "requires_grad": None}
 
 

@@ -46,6 +46,20 @@ def vae_train_step(model, x, optimizer, beta=1.0):
     optimizer.step()
     return {"loss": loss, "recon": recon, "kl": kl}
 """, "returns_detached_scalars"),
+    mistake("vae_train_step", "returns attached losses in a tensor subclass whose requires_grad says False", """
+import torch
+class _Attached(torch.Tensor):
+    @property
+    def requires_grad(self):
+        return False
+def vae_train_step(model, x, optimizer, beta=1.0):
+    x_logits, mu, logvar = model(x)
+    loss, recon, kl = vae_loss(x_logits, x, mu, logvar, beta)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return {"loss": loss.as_subclass(_Attached), "recon": recon.as_subclass(_Attached), "kl": kl.as_subclass(_Attached)}
+""", "returns_detached_scalars"),
     mistake("vae_train_step", "returns Python floats (.item())", """
 def vae_train_step(model, x, optimizer, beta=1.0):
     x_logits, mu, logvar = model(x)

@@ -12,6 +12,7 @@ def discriminator_step(G, D, real, opt_D, noise_dim=100, real_label=0.9, max_gra
     {after_step}
     return {returned}
 '''
+_LIAR = "import torch\nclass _Attached(torch.Tensor):\n    @property\n    def requires_grad(self):\n        return False\n"
 _D_DEFAULTS = dict(fake="G(z).detach()", zero_grad="opt_D.zero_grad()", real_label="real_label",
                    clip="if max_grad_norm is not None: nn.utils.clip_grad_norm_(D.parameters(), max_grad_norm)",
                    after_step="pass", returned="d_loss.detach()")
@@ -58,6 +59,8 @@ MISTAKES = [
             "noise_shape"),
     mistake("discriminator_step", "returns the loss with its graph", d_step(returned="d_loss"), "returns_detached_scalar"),
     mistake("discriminator_step", "returns a Python float", d_step(returned="d_loss.item()"), "returns_detached_scalar"),
+    mistake("discriminator_step", "returns the loss with its graph in a subclass whose requires_grad says False",
+            _LIAR + d_step(returned="d_loss.as_subclass(_Attached)"), "returns_detached_scalar"),
     mistake("discriminator_step", "forgets opt_D.step()", d_step().replace("    opt_D.step()\n", ""),
             "loss_and_update", "zero_grad_before_backward", "clips_before_step"),
     mistake("discriminator_step", "returns the loss after the update", d_step(
@@ -93,6 +96,8 @@ MISTAKES = [
     mistake("generator_step", "ignores batch_size and noise_dim", g_step().replace(
         "sample_noise(batch_size, noise_dim,", "sample_noise(128, 100,"), "noise_shape"),
     mistake("generator_step", "returns the loss with its graph", g_step(returned="g_loss"), "returns_detached_scalar"),
+    mistake("generator_step", "returns the loss with its graph in a subclass whose requires_grad says False",
+            _LIAR + g_step(returned="g_loss.as_subclass(_Attached)"), "returns_detached_scalar"),
     mistake("generator_step", "uniform noise in [-1, 1], on the CPU", g_step().replace(
         "sample_noise(batch_size, noise_dim, device=next(G.parameters()).device)",
         "torch.rand(batch_size, noise_dim) * 2 - 1"), "noise_standard_normal", "noise_on_input_device"),

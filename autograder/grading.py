@@ -114,6 +114,10 @@ def grade_submission(sub: Submission, reference: Reference, limits: Limits, hide
         result.results = score_report(reference, report)
         result.notes += [f"cell {e.get('cell', -1) + 1}: {e.get('message', '')}" for e in report.load_errors
                          if isinstance(e, dict)]
+        if report.restored:
+            shown = ", ".join(report.restored[:5]) + (" and more" if len(report.restored) > 5 else "")
+            result.notes.append(f"the notebook replaced {shown}, part of the grader or of a library it calls; "
+                                "the grader put it back before running the checks")
         if report.restarts:
             result.notes.append(f"{report.restarts} worker restart(s) after a hang or crash")
     result.notes += [f"also found {p}; graded the newest file instead" for p in sub.superseded]

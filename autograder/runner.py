@@ -61,6 +61,7 @@ class WorkerReport:
     seconds: float = 0.0
     log_tail: str = ""
     sandbox_problems: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)  # grader or library code the notebook replaced, put back
     loading_cell: int | None = None  # the cell being loaded when the last event came
     skipped_cells: list[int] = field(default_factory=list)  # cells that hung while loading, skipped on retry
 
@@ -469,6 +470,8 @@ def _drive(worker: _Worker, checks: dict, remaining: list[str], report: WorkerRe
         elif kind == "loaded" and ready and not loaded:
             loaded = True
             report.load_errors = _load_errors(event.get("errors"))
+            names = event.get("restored")
+            report.restored = [str(n)[:200] for n in names[:20]] if isinstance(names, list) else []
             report.mode = str(event.get("mode", ""))
         elif kind == "start" and loaded and event.get("id") in checks and event.get("id") not in report.runs:
             current = event["id"]

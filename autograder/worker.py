@@ -45,6 +45,16 @@ def describe_exception(err: BaseException) -> tuple[str, str]:
     return "error", f"raised {err.__class__.__name__}{': ' + text if text else ''}{_where(err)}"
 
 
+class Tampered(Exception):
+    """Student code replaced part of the grader or of a library while a check ran."""
+
+    def __init__(self, names: list[str]):
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        super().__init__(f"while this check ran, the notebook's code replaced {shown} (the grader's or a "
+                         "library's own code), so its result cannot be trusted; the grader put it back. "
+                         "Leave the grader, PyTorch and the standard library as they are")
+
+
 def run_job(job: dict, channel: Channel) -> None:
     import torch
 
@@ -52,6 +62,7 @@ def run_job(job: dict, channel: Channel) -> None:
     from vaegan.notebooks import NotebookLoadError, load_notebook
 
     from .checks import checks_for
+    from .integrity import Snapshot
     from .plaindata import decode, encode
 
     from .sandbox import lock_down
@@ -63,18 +74,23 @@ def run_job(job: dict, channel: Channel) -> None:
     private = Path(os.environ.get("TMPDIR", "."))
     os.chdir(private)
     (private / "submission.ipynb").write_bytes(notebook)
+    guard = Snapshot.take({"the result channel": channel, "Channel": type(channel),
+                           **{f"check {cid}": check for cid, check in by_id.items()}})
     channel.send(event="ready", sandbox_problems=problems)  # the notebook's own time starts now
     try:
         loaded = load_notebook("submission.ipynb", exercise=job["exercise"],
                                skip={int(i) for i in job.get("skip_cells", [])},
                                on_cell=lambda index: channel.send(event="cell", index=index))
     except NotebookLoadError as err:
+        guard.restore()
         channel.send(event="load_failed", message=str(err))
         return
+    restored = guard.restore()  # what the notebook's top level replaced in the grader or a library, put back
     channel.send(
         event="loaded",
         mode=loaded.mode,
         errors=[{"cell": e.cell, "names": list(e.names), "message": e.message} for e in loaded.errors],
+        restored=restored[:20],
     )
     reference_mode = job.get("mode") == "reference"
     for check_id in job["checks"]:
@@ -96,7 +112,12 @@ def run_job(job: dict, channel: Channel) -> None:
                 seed_everything(check.seed)  # the probe starts from the same state as in a student worker
             else:
                 inputs_plain = job.get("inputs", {}).get(check_id, {})
-            outputs = check.probe(loaded.module, decode(inputs_plain))
+            try:
+                outputs = check.probe(loaded.module, decode(inputs_plain))
+            finally:
+                changed = guard.restore()
+            if changed:
+                raise Tampered(changed)
             if not isinstance(outputs, dict):
                 raise TypeError("probe must return a dict")
             event = {"event": "result", "id": check_id, "status": "ok", "outputs": encode(outputs)}
@@ -113,6 +134,8 @@ def run_job(job: dict, channel: Channel) -> None:
                 pass
             if isinstance(err, SystemExit):
                 status, message = "error", "called sys.exit() / exit() while being graded"
+            if isinstance(err, Tampered):
+                status, message = "error", str(err)
             channel.send(event="result", id=check_id, status=status, message=message)
     channel.send(event="done")
 

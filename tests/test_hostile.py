@@ -410,3 +410,68 @@ def test_nothing_passes_from_one_job_to_the_next_through_system_v_memory(tmp_pat
     assert scores["a_leaves"] == 10
     alone = sum(twin_scores({CP: "def count_parameters(model):\n    return 0"}).values())
     assert scores["b_finds"] == alone < 10, "the second job found the first job's shared memory"
+
+
+# ---------------------------------------------------------------- the probes' own code, replaced by the notebook
+EVALUATE_TWIN = '''def vae_evaluate(model, batches):
+    recon_sum, kl_sum, n = 0.0, 0.0, 0
+    for x in batches:  # no model.eval(), no torch.no_grad(): loses those two checks
+        x_logits, mu, logvar = model(x)
+        recon_sum += reconstruction_loss(x_logits, x).sum().item()
+        kl_sum += kl_divergence(mu, logvar).sum().item()
+        n += x.shape[0]
+    recon, kl = recon_sum / n, kl_sum / n
+    return {"neg_elbo": recon + kl, "recon": recon, "kl": kl}
+'''
+PATCHES = {  # student -> (code before the twin's definition, or a line inside it; replaced at load?)
+    "recorder_method": ("import autograder.checks.ex05_training_the_vae as _c\n"
+                        "_c._Logged._record = lambda self: self.log.append([False, False])\n", True),
+    "recorder_code": ("import autograder.checks.ex05_training_the_vae as _c\n"
+                      "_c._Logged._record.__code__ = (lambda self: self.log.append([False, False])).__code__\n", True),
+    "library_function": ("import torch\ntorch.is_grad_enabled = lambda: False\n", True),
+    "check_probe": ("import gc\nfrom autograder.checks.base import Check\ndef _patch():\n"
+                    "    for o in gc.get_objects():\n"
+                    "        if type(o) is Check and o.item == 'vae_evaluate' and o.name == 'no_grad':\n"
+                    "            object.__setattr__(o, 'probe', lambda ns, inputs: {'log': [[False, False]]})\n"
+                    "_ = _patch()\n", True),
+    "at_call_time": ("import torch\n", False),
+}
+
+
+def _patched_evaluate(name: str) -> str:
+    code, at_load = PATCHES[name]
+    if at_load:
+        return code + EVALUATE_TWIN
+    return code + EVALUATE_TWIN.replace("    recon_sum, kl_sum, n = 0.0, 0.0, 0\n",
+                                        "    torch.is_grad_enabled = lambda: False\n    recon_sum, kl_sum, n = 0.0, 0.0, 0\n")
+
+
+def test_replacing_the_probes_code_gains_nothing_and_is_put_back(tmp_path):
+    """Recorders, their code, a library function and a check's probe replaced by the notebook, at its top
+    level or while a check runs: never more than the honest twin, with a note or a message naming it.
+    A notebook that sets library data flags (cudnn.benchmark) and calls set_printoptions is not accused."""
+    slug = "05_training_the_vae"
+    solution = REPO / "solutions" / f"{slug}.ipynb"
+    cls = tmp_path / "class"
+    variant(cls / "twin" / f"{slug}.ipynb", {"vae_evaluate": EVALUATE_TWIN}, source=solution)
+    nb = nbformat.read(solution, as_version=4)
+    nb.cells.insert(1, nbformat.v4.new_code_cell("import torch\ntorch.backends.cudnn.benchmark = True\n"
+                                                 "torch.set_printoptions(precision=3)"))
+    (cls / "flags").mkdir(parents=True)
+    nbformat.write(nb, cls / "flags" / f"{slug}.ipynb")
+    for name in PATCHES:
+        variant(cls / name / f"{slug}.ipynb", {"vae_evaluate": _patched_evaluate(name)}, source=solution)
+    run = grade_paths([cls], tmp_path / "grades", jobs=2, log=lambda m: None)
+    by_student = {r.student: r for r in run.results}
+    item = lambda r: sum(c.score for c in r.results if c.check.startswith("vae_evaluate."))  # noqa: E731
+    twin = by_student["twin"]
+    assert 0 < item(twin) < 4 and twin.score == 8.5, [(c.check, c.score) for c in twin.results]
+    assert by_student["flags"].score == 10 and not any("replaced" in n for n in by_student["flags"].notes)
+    for name, (_, at_load) in PATCHES.items():
+        result = by_student[name]
+        assert item(result) <= item(twin) + 1e-9, (name, [(c.check, c.score, c.message) for c in result.results])
+        assert result.score <= twin.score + 1e-9
+        if at_load:
+            assert any("replaced" in n and "put it back" in n for n in result.notes), (name, result.notes)
+        else:
+            assert any("replaced torch.is_grad_enabled" in c.message for c in result.results), name

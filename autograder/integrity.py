@@ -1,0 +1,187 @@
+"""What the probes run on, kept as it was before student code: found changed, put back and named.
+
+The probes run in the worker beside the student's code, so that code can reach them: replace a
+method of a check's recorder (``_Logged._record = lambda self: ...``), a function of a check module,
+the ``probe`` of a check, ``torch.is_grad_enabled`` or ``os.write``. ``Snapshot.take`` records, before
+the notebook is loaded:
+
+- every attribute of the grader's own modules (``autograder``, ``vaegan``), and every entry of the
+  classes they define, with each function's code, defaults and closure cells;
+- the callables, classes and submodules of the libraries the probes call (PyTorch, NumPy, SciPy, the
+  standard modules below), and the entries of their Python classes that are not plain data;
+- the attributes of the checks themselves (``objects``).
+
+``restore`` compares with the record, puts every changed entry back, removes added ones, and
+returns their dotted names. The worker calls it after loading the notebook (the changes are undone
+and reported in a note) and after every probe (a probe during which anything changed is not
+trusted). Data flags such as ``torch.backends.cudnn.benchmark`` are not watched in the libraries;
+a submodule imported later is not a change, nor is a library method wrapped by the library itself
+(``functools.wraps``: PyTorch hooks ``Optimizer.step`` of each optimizer class it first builds).
+
+This raises the bar, it does not make the worker a trusted place: code that sets out to, can still
+write events of its own to the result pipe. The checks' verdicts are computed in the parent.
+"""
+from __future__ import annotations
+
+import sys
+import types
+import warnings
+from dataclasses import dataclass, field
+
+GRADER = ("autograder", "vaegan")
+LIBRARIES = ("torch", "numpy", "scipy", "builtins", "json", "os", "sys", "math", "copy", "functools",
+             "itertools", "operator", "contextlib", "random", "types", "inspect", "re", "io", "gc", "time")
+_MISSING = object()
+
+
+def _top(name: str) -> str:
+    return name.split(".", 1)[0]
+
+
+def _ours(name) -> bool:
+    return isinstance(name, str) and _top(name) in GRADER
+
+
+def _watched(value) -> bool:
+    """A library entry worth watching: what code calls (functions, classes, descriptors such as properties)
+    or a submodule; not data (``torch.backends.cudnn.benchmark``, ``sys.stdout``, ``os.environ``)."""
+    return callable(value) or isinstance(value, types.ModuleType) or hasattr(type(value), "__get__")
+
+
+@dataclass
+class Snapshot:
+    modules: list = field(default_factory=list)  # (module, dict copy, ours)
+    classes: list = field(default_factory=list)  # (class, dict copy, ours)
+    functions: list = field(default_factory=list)  # (function, code, defaults, kwdefaults, cell contents)
+    objects: list = field(default_factory=list)  # (label, object, vars copy)
+
+    @classmethod
+    def take(cls, objects: dict | None = None) -> "Snapshot":
+        """Record the grader, the libraries and ``objects`` (label -> an object whose attributes to keep, or a
+        class of the grader's to keep whole)."""
+        snap = cls()
+        seen_classes, seen_functions = set(), set()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # deprecated module attributes warn when touched
+            for name, module in list(sys.modules.items()):
+                if not isinstance(module, types.ModuleType) or _top(name) not in GRADER + LIBRARIES:
+                    continue
+                ours = _top(name) in GRADER
+                entries = dict(vars(module))
+                snap.modules.append((module, entries, ours))
+                for value in entries.values():
+                    if isinstance(value, type) and id(value) not in seen_classes:
+                        seen_classes.add(id(value))
+                        snap._add_class(value, seen_functions)
+                    elif ours and isinstance(value, types.FunctionType):
+                        snap._add_function(value, seen_functions)
+        for label, obj in (objects or {}).items():
+            if isinstance(obj, type):  # a class of the grader's that lives in __main__ (python -m ...)
+                snap._add_class(obj, seen_functions, ours=True)
+                continue
+            state = dict(vars(obj))
+            snap.objects.append((label, obj, state))
+            for value in state.values():
+                if isinstance(value, types.FunctionType):
+                    snap._add_function(value, seen_functions)
+        return snap
+
+    def _add_class(self, klass: type, seen_functions: set, ours: bool | None = None) -> None:
+        try:
+            entries = dict(vars(klass))
+        except TypeError:
+            return
+        ours = _ours(getattr(klass, "__module__", None)) if ours is None else ours
+        self.classes.append((klass, entries, ours))
+        if ours:
+            for value in entries.values():
+                function = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
+                if isinstance(function, types.FunctionType):
+                    self._add_function(function, seen_functions)
+
+    def _add_function(self, function: types.FunctionType, seen: set) -> None:
+        if id(function) in seen:
+            return
+        seen.add(id(function))
+        cells = tuple(_cell(c) for c in function.__closure__ or ())
+        self.functions.append((function, function.__code__, function.__defaults__, function.__kwdefaults__, cells))
+
+    def restore(self) -> list[str]:
+        """Put back everything changed since ``take``; the dotted names of what was changed (sorted)."""
+        changed = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for module, entries, ours in self.modules:
+                changed += _restore_namespace(module, vars(module), entries, ours, module.__name__, _set_module)
+            for klass, entries, ours in self.classes:
+                name = f"{getattr(klass, '__module__', '?')}.{getattr(klass, '__qualname__', '?')}"
+                changed += _restore_namespace(klass, vars(klass), entries, ours, name, _set_class)
+            for function, code, defaults, kwdefaults, cells in self.functions:
+                name = f"{function.__module__}.{function.__qualname__}"
+                for attr, old in (("__code__", code), ("__defaults__", defaults), ("__kwdefaults__", kwdefaults)):
+                    if getattr(function, attr) is not old:
+                        setattr(function, attr, old)
+                        changed.append(f"{name}.{attr}")
+                for index, (cell, old) in enumerate(zip(function.__closure__ or (), cells)):
+                    if _cell(cell) is not old:
+                        if old is _MISSING:
+                            del cell.cell_contents
+                        else:
+                            cell.cell_contents = old
+                        changed.append(f"{name} (closure variable {function.__code__.co_freevars[index]})")
+            for label, obj, state in self.objects:
+                now = vars(obj)
+                for key in set(now) | set(state):
+                    if now.get(key, _MISSING) is not state.get(key, _MISSING):
+                        if key in state:
+                            object.__setattr__(obj, key, state[key])
+                        else:
+                            object.__delattr__(obj, key)
+                        changed.append(f"{label}.{key}")
+        return sorted({name[:200] for name in changed})
+
+
+def _cell(cell):
+    try:
+        return cell.cell_contents
+    except ValueError:  # an empty cell
+        return _MISSING
+
+
+def _set_module(module, key, value) -> None:
+    if value is _MISSING:
+        delattr(module, key)
+    else:
+        setattr(module, key, value)
+
+
+def _set_class(klass, key, value) -> None:
+    if value is _MISSING:
+        type.__delattr__(klass, key)
+    else:
+        type.__setattr__(klass, key, value)
+
+
+def _restore_namespace(owner, now, entries: dict, ours: bool, name: str, setter) -> list[str]:
+    """Changed, added and removed entries of one namespace put back; their dotted names."""
+    changed = []
+    now = dict(now)
+    for key in set(now) | set(entries):
+        old, new = entries.get(key, _MISSING), now.get(key, _MISSING)
+        if old is new:
+            continue
+        if not ours and not (_watched(old) if old is not _MISSING else _watched(new)):
+            continue  # a library's data flag (torch.backends.cudnn.benchmark = True): not the checks' business
+        if old is _MISSING and isinstance(new, types.ModuleType) and new.__name__ == f"{name}.{key}":
+            continue  # a submodule imported since: not a change
+        if not ours and old is _MISSING and isinstance(owner, types.ModuleType):
+            continue  # a name added to a library module: nothing the probes call
+        if not ours and old is not _MISSING and getattr(new, "__wrapped__", None) is old:
+            entries[key] = new  # the library wrapped its own method (torch hooks Optimizer.step on first use)
+            continue
+        try:
+            setter(owner, key, old)
+        except (AttributeError, TypeError):  # read-only: nothing to put back
+            continue
+        changed.append(f"{name}.{key}")
+    return changed

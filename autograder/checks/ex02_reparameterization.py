@@ -96,7 +96,13 @@ def explicit_eps(ns, inputs):
 
 
 # ---------------------------------------------------------------- statistics of fresh draws
+IN_PLACE = ("reparameterize changed {what} in place (mu.add_(...), mu += ...): the caller's tensors must stay as "
+            "they were; return a new tensor, z = mu + std * eps")
+
+
 def _judge_statistics(student, reference):
+    if student.get("inputs_changed"):
+        raise Mismatch(IN_PLACE.format(what="mu or logvar"))
     z = tensor_of(student["z"], "z").double()
     if tuple(z.shape) != (DRAWS, len(MU)):
         raise Mismatch(f"for mu of shape {(DRAWS, len(MU))}, z has shape {tuple(z.shape)}")
@@ -115,11 +121,14 @@ def statistics(ns, inputs):
     mu = torch.tensor(MU).expand(DRAWS, len(MU)).contiguous()
     logvar = torch.log(torch.tensor(SIGMA) ** 2).expand(DRAWS, len(MU)).contiguous()
     small_mu, small_logvar, _ = _inputs(2)
-    return {
+    given = [t.clone() for t in (mu, logvar, small_mu, small_logvar)]
+    outputs = {
         "z": capture(lambda: ns.reparameterize(mu, logvar)),
         "first_call": capture(lambda: ns.reparameterize(small_mu, small_logvar)),
         "second_call": capture(lambda: ns.reparameterize(small_mu, small_logvar)),
     }
+    outputs["inputs_changed"] = not all(torch.equal(a, b) for a, b in zip(given, (mu, logvar, small_mu, small_logvar)))
+    return outputs
 
 
 # ---------------------------------------------------------------- gradients
@@ -142,6 +151,8 @@ def _judge_gradients(student, reference):
         got = student[case]
         if raised(got):
             error = raised(got)
+            if "in-place operation" in error:
+                raise Mismatch(f"{what}, " + IN_PLACE.format(what="mu or logvar") + f" (backward raised {error})")
             if "does not require grad" in error:
                 raise Mismatch(f"{what}, z is not connected to mu and logvar (no gradient can flow): do not detach, "
                                "use .data or wrap the computation in torch.no_grad()")

@@ -8,6 +8,13 @@ def reparameterize(mu, logvar, eps=None):
         eps = torch.randn_like(mu)
     return mu + torch.exp(logvar) * eps
 """, "explicit_eps", "statistics", "gradient_flow"),
+    mistake("reparameterize", "adds the noise to mu in place (mu.add_)", """
+import torch
+def reparameterize(mu, logvar, eps=None):
+    if eps is None:
+        eps = torch.randn_like(mu)
+    return mu.add_(torch.exp(0.5 * logvar) * eps)
+""", "statistics", "gradient_flow"),
     mistake("reparameterize", "subtracts the noise", """
 import torch
 def reparameterize(mu, logvar, eps=None):

@@ -76,8 +76,10 @@ def truncated_noise(n: int, dim: int, threshold: float | None = None, device=Non
     """(n, dim) noise for G: standard normal, or with ``threshold`` every entry beyond +-threshold drawn again
     until none is (the truncation trick, Brock et al. 2019, *Large Scale GAN Training*, section 3.1).
 
-    Truncated noise stays near the centre of the latent space, where G was trained most: samples gain
-    fidelity and lose variety. With the same seed, entries already inside the bound are the plain draws,
+    Truncated noise stays near the centre of the latent space; in BigGAN samples gain fidelity and lose
+    variety. The course's DCGAN is not helped: below T = 1.5 its score falls and its FD rises, because a
+    short z lies off the shell (|z| near 10) where G was trained (lesson 13, section 8;
+    ``benchmarks/gan_truncation.py``). With the same seed, entries already inside the bound are the plain draws,
     so a large threshold gives exactly ``torch.randn(n, dim)``. Draws from ``generator`` (default: the
     global one).
     """

@@ -15,14 +15,19 @@ the notebook is loaded:
 returns their dotted names. The worker calls it after loading the notebook (the changes are undone
 and reported in a note) and after every probe (a probe during which anything changed is not
 trusted). Data flags such as ``torch.backends.cudnn.benchmark`` are not watched in the libraries;
-a submodule imported later is not a change, nor is a library method wrapped by the library itself
-(``functools.wraps``: PyTorch hooks ``Optimizer.step`` of each optimizer class it first builds).
+a submodule imported later is not a change, nor is a library entry replaced by the library's own code
+(PyTorch hooks ``Optimizer.step`` of each optimizer class it first builds, and its lazy imports patch
+classes): in the libraries, only code written elsewhere (the notebook's) counts.
 
-This raises the bar, it does not make the worker a trusted place: code that sets out to, can still
-write events of its own to the result pipe. The checks' verdicts are computed in the parent.
+This raises the bar, it does not make the worker a trusted place: code that sets out to can still
+write events of its own to the result pipe, or replace this module's helpers before they run. The
+checks' verdicts are computed in the parent, from what the probes report.
 """
 from __future__ import annotations
 
+import functools
+import os
+import site
 import sys
 import types
 import warnings
@@ -42,6 +47,51 @@ def _ours(name) -> bool:
     return isinstance(name, str) and _top(name) in GRADER
 
 
+def _trusted_roots() -> tuple[str, ...]:
+    """Folders whose code may change a library: the standard library, the installed packages, the grader."""
+    import autograder
+    import vaegan
+
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.__file__),
+             os.path.dirname(os.path.dirname(autograder.__file__)) + os.sep + "autograder",
+             os.path.dirname(vaegan.__file__)}
+    try:
+        roots.update(site.getsitepackages() + [site.getusersitepackages()])
+    except AttributeError:  # a virtualenv's old site module
+        pass
+    for name in ("torch", "numpy", "scipy"):
+        module = sys.modules.get(name)
+        if getattr(module, "__file__", None):
+            roots.add(os.path.dirname(os.path.dirname(module.__file__)))
+    return tuple(sorted({os.path.realpath(r) + os.sep for r in roots if r}))
+
+
+def _foreign(value, roots: tuple[str, ...]) -> bool:
+    """Whether ``value`` was written outside the libraries and the grader (in the notebook): the Python
+    function behind it (through properties, static and class methods, bound methods and partials) has its
+    code in another file, or it is a class or callable object defined elsewhere. Built-in functions count
+    as the libraries' own: swapping one for another is not seen."""
+    for _ in range(4):
+        if isinstance(value, property):
+            value = value.fget
+        elif isinstance(value, (staticmethod, classmethod, types.MethodType)):
+            value = value.__func__
+        elif isinstance(value, functools.partial):
+            value = value.func
+        else:
+            break
+    if isinstance(value, types.FunctionType):
+        filename = value.__code__.co_filename
+    elif isinstance(value, type) or (callable(value) and not isinstance(value, types.BuiltinFunctionType)):
+        klass = value if isinstance(value, type) else type(value)
+        filename = getattr(sys.modules.get(getattr(klass, "__module__", "")), "__file__", None) or ""
+        if not filename:
+            return not isinstance(klass.__module__, str) or _top(klass.__module__) not in GRADER + LIBRARIES
+    else:
+        return False
+    return not os.path.realpath(filename).startswith(roots) if filename and not filename.startswith("<") else True
+
+
 def _watched(value) -> bool:
     """A library entry worth watching: what code calls (functions, classes, descriptors such as properties)
     or a submodule; not data (``torch.backends.cudnn.benchmark``, ``sys.stdout``, ``os.environ``)."""
@@ -54,12 +104,13 @@ class Snapshot:
     classes: list = field(default_factory=list)  # (class, dict copy, ours)
     functions: list = field(default_factory=list)  # (function, code, defaults, kwdefaults, cell contents)
     objects: list = field(default_factory=list)  # (label, object, vars copy)
+    roots: tuple = ()  # folders of the code that may change a library (see _foreign)
 
     @classmethod
     def take(cls, objects: dict | None = None) -> "Snapshot":
         """Record the grader, the libraries and ``objects`` (label -> an object whose attributes to keep, or a
         class of the grader's to keep whole)."""
-        snap = cls()
+        snap = cls(roots=_trusted_roots())
         seen_classes, seen_functions = set(), set()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # deprecated module attributes warn when touched
@@ -112,10 +163,11 @@ class Snapshot:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             for module, entries, ours in self.modules:
-                changed += _restore_namespace(module, vars(module), entries, ours, module.__name__, _set_module)
+                changed += _restore_namespace(module, vars(module), entries, ours, module.__name__, _set_module,
+                                              self.roots)
             for klass, entries, ours in self.classes:
                 name = f"{getattr(klass, '__module__', '?')}.{getattr(klass, '__qualname__', '?')}"
-                changed += _restore_namespace(klass, vars(klass), entries, ours, name, _set_class)
+                changed += _restore_namespace(klass, vars(klass), entries, ours, name, _set_class, self.roots)
             for function, code, defaults, kwdefaults, cells in self.functions:
                 name = f"{function.__module__}.{function.__qualname__}"
                 for attr, old in (("__code__", code), ("__defaults__", defaults), ("__kwdefaults__", kwdefaults)):
@@ -162,7 +214,7 @@ def _set_class(klass, key, value) -> None:
         type.__setattr__(klass, key, value)
 
 
-def _restore_namespace(owner, now, entries: dict, ours: bool, name: str, setter) -> list[str]:
+def _restore_namespace(owner, now, entries: dict, ours: bool, name: str, setter, roots: tuple) -> list[str]:
     """Changed, added and removed entries of one namespace put back; their dotted names."""
     changed = []
     now = dict(now)
@@ -176,8 +228,9 @@ def _restore_namespace(owner, now, entries: dict, ours: bool, name: str, setter)
             continue  # a submodule imported since: not a change
         if not ours and old is _MISSING and isinstance(owner, types.ModuleType):
             continue  # a name added to a library module: nothing the probes call
-        if not ours and old is not _MISSING and getattr(new, "__wrapped__", None) is old:
-            entries[key] = new  # the library wrapped its own method (torch hooks Optimizer.step on first use)
+        if not ours and new is not _MISSING and (getattr(new, "__wrapped__", None) is old
+                                                 or not _foreign(new, roots)):
+            entries[key] = new  # the library changed itself (torch hooks Optimizer.step, patches classes lazily)
             continue
         try:
             setter(owner, key, old)

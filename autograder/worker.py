@@ -74,18 +74,18 @@ def run_job(job: dict, channel: Channel) -> None:
     private = Path(os.environ.get("TMPDIR", "."))
     os.chdir(private)
     (private / "submission.ipynb").write_bytes(notebook)
-    guard = Snapshot.take({"the result channel": channel, "Channel": type(channel),
-                           **{f"check {cid}": check for cid, check in by_id.items()}})
+    restore = Snapshot.take({"the result channel": channel, "Channel": type(channel),
+                             **{f"check {cid}": check for cid, check in by_id.items()}}).restore  # bound now
     channel.send(event="ready", sandbox_problems=problems)  # the notebook's own time starts now
     try:
         loaded = load_notebook("submission.ipynb", exercise=job["exercise"],
                                skip={int(i) for i in job.get("skip_cells", [])},
                                on_cell=lambda index: channel.send(event="cell", index=index))
     except NotebookLoadError as err:
-        guard.restore()
+        restore()
         channel.send(event="load_failed", message=str(err))
         return
-    restored = guard.restore()  # what the notebook's top level replaced in the grader or a library, put back
+    restored = restore()  # what the notebook's top level replaced in the grader or a library, put back
     channel.send(
         event="loaded",
         mode=loaded.mode,
@@ -115,7 +115,7 @@ def run_job(job: dict, channel: Channel) -> None:
             try:
                 outputs = check.probe(loaded.module, decode(inputs_plain))
             finally:
-                changed = guard.restore()
+                changed = restore()
             if changed:
                 raise Tampered(changed)
             if not isinstance(outputs, dict):

@@ -33,7 +33,8 @@ def test_mistake_fails_exactly_its_checks(slug, mistake):
     reference = load_reference(slug)
     verdicts = evaluate(student, slug, reference)
     failed = {cid for cid, v in verdicts.items() if v.fraction < 1.0}
-    assert failed == mistake.failing_ids(), {cid: verdicts[cid].message for cid in failed ^ mistake.failing_ids()}
+    unexpected = (failed - mistake.optional_ids()) ^ mistake.failing_ids()  # may_fail: either way
+    assert not unexpected, {cid: verdicts[cid].message for cid in unexpected}
     for cid in failed:
         assert verdicts[cid].message and verdicts[cid].message != "passed"
 

@@ -14,10 +14,17 @@ class Mistake:
     label: str  # what the student got wrong, in a few words
     source: str  # the wrong definition (plus any imports it needs)
     fails: frozenset  # check names (``name`` or ``item.name``) that must lose points; all others must pass
+    may_fail: frozenset = frozenset()  # checks that lose points with some library versions only (SciPy's sqrtm)
 
     def failing_ids(self) -> set[str]:
-        return {f if "." in f else f"{self.item}.{f}" for f in self.fails}
+        return self._ids(self.fails)
+
+    def optional_ids(self) -> set[str]:
+        return self._ids(self.may_fail)
+
+    def _ids(self, names) -> set[str]:
+        return {f if "." in f else f"{self.item}.{f}" for f in names}
 
 
-def mistake(item: str, label: str, source: str, *fails: str) -> Mistake:
-    return Mistake(item, label, source, frozenset(fails))
+def mistake(item: str, label: str, source: str, *fails: str, may_fail: tuple = ()) -> Mistake:
+    return Mistake(item, label, source, frozenset(fails), frozenset(may_fail))

@@ -55,8 +55,8 @@ def _trusted_roots() -> tuple[str, ...]:
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.__file__),
              os.path.dirname(os.path.dirname(autograder.__file__)) + os.sep + "autograder",
              os.path.dirname(vaegan.__file__)}
-    try:
-        roots.update(site.getsitepackages() + [site.getusersitepackages()])
+    try:  # not the user's site-packages: under the worker's HOME, which the notebook can write
+        roots.update(site.getsitepackages())
     except AttributeError:  # a virtualenv's old site module
         pass
     for name in ("torch", "numpy", "scipy"):
@@ -68,18 +68,20 @@ def _trusted_roots() -> tuple[str, ...]:
 
 def _foreign(value, roots: tuple[str, ...]) -> bool:
     """Whether ``value`` was written outside the libraries and the grader (in the notebook): the Python
-    function behind it (through properties, static and class methods, bound methods and partials) has its
-    code in another file, or it is a class or callable object defined elsewhere. Built-in functions count
-    as the libraries' own: swapping one for another is not seen."""
+    function behind it (through properties, static and class methods and bound methods) has its code in
+    another file, or it is a class or callable object defined elsewhere. A partial is judged by its
+    function, and one of a built-in or a class is foreign (``functools.partial(bool, 0)`` answers what the
+    notebook chose); a built-in function counts as the libraries' own here, and the caller treats a
+    built-in replaced by another as a change."""
     for _ in range(4):
         if isinstance(value, property):
             value = value.fget
         elif isinstance(value, (staticmethod, classmethod, types.MethodType)):
             value = value.__func__
-        elif isinstance(value, functools.partial):
-            value = value.func
         else:
             break
+    if isinstance(value, functools.partial):  # PyTorch makes some (Placement.__eq__); partial(bool, 0) is not its
+        return isinstance(value.func, (types.BuiltinFunctionType, type)) or _foreign(value.func, roots)
     if isinstance(value, types.FunctionType):
         filename = value.__code__.co_filename
     elif isinstance(value, type) or (callable(value) and not isinstance(value, types.BuiltinFunctionType)):
@@ -90,6 +92,32 @@ def _foreign(value, roots: tuple[str, ...]) -> bool:
     else:
         return False
     return not os.path.realpath(filename).startswith(roots) if filename and not filename.startswith("<") else True
+
+
+STRICT = {  # library entries the probes call to observe the student's code: no change of them is the library's
+    "torch": ("is_grad_enabled", "is_inference_mode_enabled", "no_grad", "enable_grad", "set_grad_enabled",
+              "equal", "allclose", "randn", "randn_like"),
+    "torch.nn.modules.module.Module": ("__call__", "_call_impl", "_wrapped_call_impl", "train", "eval",
+                                       "parameters", "named_parameters", "__setattr__", "__getattr__",
+                                       "state_dict", "load_state_dict", "zero_grad"),
+    "os": ("write", "_exit"),
+    "json": ("dumps",),
+}
+
+
+def _strict_entries() -> frozenset:
+    entries = set()
+    for owner_name, keys in STRICT.items():
+        module_name, _, class_name = owner_name.rpartition(".") if owner_name.count(".") > 1 else (owner_name, "", "")
+        owner = sys.modules.get(module_name)
+        if class_name:
+            owner = getattr(owner, class_name, None)
+        if owner is not None:
+            entries.update((id(owner), key) for key in keys)
+    return frozenset(entries)
+
+
+BOOKKEEPING = ("__warningregistry__", "__slotnames__", "__annotations__")  # Python adds these to namespaces
 
 
 def _watched(value) -> bool:
@@ -105,12 +133,13 @@ class Snapshot:
     functions: list = field(default_factory=list)  # (function, code, defaults, kwdefaults, cell contents)
     objects: list = field(default_factory=list)  # (label, object, vars copy)
     roots: tuple = ()  # folders of the code that may change a library (see _foreign)
+    strict: frozenset = frozenset()  # (id(owner), name) of library entries the probes rely on: any change counts
 
     @classmethod
     def take(cls, objects: dict | None = None) -> "Snapshot":
         """Record the grader, the libraries and ``objects`` (label -> an object whose attributes to keep, or a
         class of the grader's to keep whole)."""
-        snap = cls(roots=_trusted_roots())
+        snap = cls(roots=_trusted_roots(), strict=_strict_entries())
         seen_classes, seen_functions = set(), set()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # deprecated module attributes warn when touched
@@ -124,8 +153,8 @@ class Snapshot:
                     if isinstance(value, type) and id(value) not in seen_classes:
                         seen_classes.add(id(value))
                         snap._add_class(value, seen_functions)
-                    elif ours and isinstance(value, types.FunctionType):
-                        snap._add_function(value, seen_functions)
+                    elif isinstance(value, types.FunctionType):
+                        snap._add_function(value, seen_functions, ours)
         for label, obj in (objects or {}).items():
             if isinstance(obj, type):  # a class of the grader's that lives in __main__ (python -m ...)
                 snap._add_class(obj, seen_functions, ours=True)
@@ -144,17 +173,18 @@ class Snapshot:
             return
         ours = _ours(getattr(klass, "__module__", None)) if ours is None else ours
         self.classes.append((klass, entries, ours))
-        if ours:
-            for value in entries.values():
-                function = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
-                if isinstance(function, types.FunctionType):
-                    self._add_function(function, seen_functions)
+        for value in entries.values():
+            function = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
+            if isinstance(function, types.FunctionType):
+                self._add_function(function, seen_functions, ours)
 
-    def _add_function(self, function: types.FunctionType, seen: set) -> None:
+    def _add_function(self, function: types.FunctionType, seen: set, ours: bool = True) -> None:
+        """Record a function's code and defaults, and for the grader's also its closure cells (a library's
+        may keep state there, legitimately)."""
         if id(function) in seen:
             return
         seen.add(id(function))
-        cells = tuple(_cell(c) for c in function.__closure__ or ())
+        cells = tuple(_cell(c) for c in function.__closure__ or ()) if ours else None
         self.functions.append((function, function.__code__, function.__defaults__, function.__kwdefaults__, cells))
 
     def restore(self) -> list[str]:
@@ -164,17 +194,18 @@ class Snapshot:
             warnings.simplefilter("ignore")
             for module, entries, ours in self.modules:
                 changed += _restore_namespace(module, vars(module), entries, ours, module.__name__, _set_module,
-                                              self.roots)
+                                              self.roots, self.strict)
             for klass, entries, ours in self.classes:
                 name = f"{getattr(klass, '__module__', '?')}.{getattr(klass, '__qualname__', '?')}"
-                changed += _restore_namespace(klass, vars(klass), entries, ours, name, _set_class, self.roots)
+                changed += _restore_namespace(klass, vars(klass), entries, ours, name, _set_class, self.roots,
+                                              self.strict)
             for function, code, defaults, kwdefaults, cells in self.functions:
                 name = f"{function.__module__}.{function.__qualname__}"
                 for attr, old in (("__code__", code), ("__defaults__", defaults), ("__kwdefaults__", kwdefaults)):
                     if getattr(function, attr) is not old:
                         setattr(function, attr, old)
                         changed.append(f"{name}.{attr}")
-                for index, (cell, old) in enumerate(zip(function.__closure__ or (), cells)):
+                for index, (cell, old) in enumerate(zip(function.__closure__ or (), cells or ())):
                     if _cell(cell) is not old:
                         if old is _MISSING:
                             del cell.cell_contents
@@ -214,23 +245,21 @@ def _set_class(klass, key, value) -> None:
         type.__setattr__(klass, key, value)
 
 
-def _restore_namespace(owner, now, entries: dict, ours: bool, name: str, setter, roots: tuple) -> list[str]:
-    """Changed, added and removed entries of one namespace put back; their dotted names."""
+def _restore_namespace(owner, now, entries: dict, ours: bool, name: str, setter, roots: tuple,
+                       strict: frozenset = frozenset()) -> list[str]:
+    """Changed, added and removed entries of one namespace put back; their dotted names. What is accepted
+    instead (Python's bookkeeping, a submodule import, a library changing itself) becomes the new record."""
     changed = []
     now = dict(now)
     for key in set(now) | set(entries):
         old, new = entries.get(key, _MISSING), now.get(key, _MISSING)
         if old is new:
             continue
-        if not ours and not (_watched(old) if old is not _MISSING else _watched(new)):
-            continue  # a library's data flag (torch.backends.cudnn.benchmark = True): not the checks' business
-        if old is _MISSING and isinstance(new, types.ModuleType) and new.__name__ == f"{name}.{key}":
-            continue  # a submodule imported since: not a change
-        if not ours and old is _MISSING and isinstance(owner, types.ModuleType):
-            continue  # a name added to a library module: nothing the probes call
-        if not ours and new is not _MISSING and (getattr(new, "__wrapped__", None) is old
-                                                 or not _foreign(new, roots)):
-            entries[key] = new  # the library changed itself (torch hooks Optimizer.step, patches classes lazily)
+        if not _counts(owner, key, old, new, ours, name, roots, strict):
+            if new is _MISSING:
+                entries.pop(key, None)
+            else:
+                entries[key] = new
             continue
         try:
             setter(owner, key, old)
@@ -238,3 +267,24 @@ def _restore_namespace(owner, now, entries: dict, ours: bool, name: str, setter,
             continue
         changed.append(f"{name}.{key}")
     return changed
+
+
+def _counts(owner, key: str, old, new, ours: bool, name: str, roots: tuple, strict: frozenset) -> bool:
+    """Whether the change of ``owner.key`` from ``old`` to ``new`` (either may be missing) is one to undo."""
+    present = new if new is not _MISSING else old
+    if key in BOOKKEEPING and not _watched(present):
+        return False  # warnings' registry, copyreg's __slotnames__, lazily made __annotations__
+    if old is _MISSING and isinstance(new, types.ModuleType) and new.__name__ == f"{name}.{key}":
+        return False  # a submodule imported since
+    if ours or (id(owner), key) in strict:
+        return True
+    if not _watched(present):
+        return False  # a library's data flag (torch.backends.cudnn.benchmark = True): the notebook's business
+    if old is _MISSING:  # added to a library: only notebook code that hides an inherited entry matters
+        return (isinstance(owner, type) and any(key in vars(base) for base in owner.__mro__[1:])
+                and _foreign(new, roots))
+    if new is _MISSING:
+        return True
+    if isinstance(old, types.BuiltinFunctionType) and isinstance(new, types.BuiltinFunctionType):
+        return True  # one built-in swapped for another (torch.is_inference_mode_enabled for is_grad_enabled)
+    return _foreign(new, roots)

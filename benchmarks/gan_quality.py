@@ -70,8 +70,30 @@ def discriminator_weights(run: Path) -> dict | None:
     return None
 
 
-def memorization(D, G, train, test, noise_dim: int, n: int = 1000, truncation: float | None = None) -> dict:
-    """Mean D(x) (a probability) on ``n`` training digits, ``n`` unseen test digits and ``n`` generated digits.
+def seeded_noise(n: int, noise_dim: int, truncation: float | None, seed: int) -> torch.Tensor:
+    """(n, noise_dim) noise for G from ``seed`` (plain: the draws of ``torch.manual_seed(seed)`` and
+    ``torch.randn``); with ``truncation`` the entries beyond it are drawn again from a second generator, so
+    every entry inside the bound is the same draw whatever the bound, in every batch."""
+    return truncated_noise(n, noise_dim, truncation, generator=torch.Generator().manual_seed(seed),
+                           redraws=torch.Generator().manual_seed(seed + 1))
+
+
+def batches_of(G, z: torch.Tensor):
+    """A ``sample_fn(b)`` for ``vaegan.metrics``: G on the next ``b`` rows of the noise ``z``."""
+    taken = 0
+
+    def draw(b: int) -> torch.Tensor:
+        nonlocal taken
+        out = G(z[taken:taken + b])
+        taken += b
+        return out
+
+    return draw
+
+
+def memorization(D, G, train, test, z: torch.Tensor) -> dict:
+    """Mean D(x) (a probability) on ``n`` training digits, ``n`` unseen test digits and the ``n`` digits G draws
+    from the noise ``z`` (n, noise_dim).
 
     D runs in train() mode, normalizing each set with its own batch statistics as in the graded step;
     G draws in eval() mode, as for the metrics.
@@ -79,11 +101,12 @@ def memorization(D, G, train, test, noise_dim: int, n: int = 1000, truncation: f
     A discriminator that has memorized its training set rates its own training digits well above unseen
     real digits; the gap (train minus test) is the overfitting that DiffAugment (``--translate``) counters.
     """
+    n = z.shape[0]
     D.train()  # BatchNorm with batch statistics, as in the graded step; no update is made
     with torch.no_grad():
         rate = lambda x: torch.sigmoid(D(x)).mean().item()  # noqa: E731
         scores = {"train_digits": rate(train.images[:n] * 2 - 1), "test_digits": rate(test.images[:n] * 2 - 1),
-                  "generated": rate(G(truncated_noise(n, noise_dim, truncation)))}
+                  "generated": rate(G(z))}
     scores["train_minus_test"] = scores["train_digits"] - scores["test_digits"]
     return {k: round(v, 4) for k, v in scores.items()}
 
@@ -124,9 +147,9 @@ def main(argv=None) -> int:
     train, test = load_splits(data)
     started = time.perf_counter()
     torch.manual_seed(args.seed)
-    draw = lambda b: G(truncated_noise(b, noise_dim, args.truncation))  # noqa: E731
+    noise = seeded_noise(args.samples, noise_dim, args.truncation, args.seed)  # (samples, noise_dim)
     with torch.no_grad():
-        quality = sample_quality(draw, train, test, n=args.samples,
+        quality = sample_quality(batches_of(G, noise), train, test, n=args.samples,
                                  value_range=(-1, 1), seed=args.seed)
         evaluator = load_evaluator(train.name, train=train, test=test)
         _, probs = evaluator.predict(test.images)
@@ -142,12 +165,10 @@ def main(argv=None) -> int:
             print(f"warning: the discriminator does not load into the reference one ({str(err)[:120]}); "
                   "no memorization figures", file=sys.stderr)
         else:
-            torch.manual_seed(args.seed)
-            memo = memorization(D, G, train, test, noise_dim, n=min(1000, args.samples, len(test)),
-                                truncation=args.truncation)
-    torch.manual_seed(args.seed)
+            memo = memorization(D, G, train, test, noise[:min(1000, args.samples, len(test))])
     with torch.no_grad():
-        spread = {"generated": centre_of_mass_spread(generate(draw, args.samples, value_range=(-1, 1))),  # in [0, 1]
+        spread = {"generated": centre_of_mass_spread(generate(batches_of(G, noise), args.samples,
+                                                              value_range=(-1, 1))),  # in [0, 1]
                   "test_digits": centre_of_mass_spread(test.images)}
     report = {
         "run": str(run), "generator": "moving average" if args.ema else "G", "step": step,

@@ -7,12 +7,14 @@ Loads the run's generator as ``gan_quality.py`` does (``generator.pt``, else the
 the moving average) and, for each threshold T, draws ``--samples`` digits from noise whose every entry is
 drawn again until it lies within +-T (``vaegan.train.gan.truncated_noise``; Brock et al. 2019, section
 3.1), then reports under the course evaluator the classifier score (against the real test split's), the
-FD to the test split (against its floor) and the class histogram. Every threshold uses the same seed,
-so entries already within a bound are the same draws: each column of the grid is one noise vector
-pulled towards the centre of the latent space.
+FD to the test split (against its floor), the class histogram and the share of unsure predictions.
+Every threshold uses the same seed, and the entries beyond a bound are drawn again from a second
+generator, so the entries within it are the same draws in every row (``gan_quality.seeded_noise``):
+each column of the grid is one noise vector pulled towards the centre of the latent space.
 
-Truncation raises the classifier score, which rewards confident predictions, and costs variety, which
-only the FD and the histogram can show: read a score gained this way with the FD beside it. Results go
+Truncation is meant to raise the classifier score, which rewards confident predictions, at a cost in
+variety that only the FD and the histogram show; on the course's GAN it lowers both (lesson 13,
+section 8). Results go
 to ``benchmarks/results/gan_truncation.json`` with a grid of samples per threshold
 (``gan_truncation_grid.png``).
 """
@@ -29,11 +31,10 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import torch  # noqa: E402
 
-from gan_quality import CLASS_HIGH, CLASS_LOW, SCORE_SHARE, generator_weights  # noqa: E402
+from gan_quality import CLASS_HIGH, CLASS_LOW, SCORE_SHARE, batches_of, generator_weights, seeded_noise  # noqa: E402
 from vaegan.metrics import classifier_score, generate, load_evaluator, sample_quality  # noqa: E402
 from vaegan.plots import save_image_grid  # noqa: E402
 from vaegan.train.engine import load_splits, write_json  # noqa: E402
-from vaegan.train.gan import truncated_noise  # noqa: E402
 from vaegan.train.impl import resolve_impl  # noqa: E402
 
 THRESHOLDS = (None, 3.0, 2.0, 1.5, 1.0, 0.75, 0.5, 0.25)  # None: plain N(0, I)
@@ -53,13 +54,11 @@ def sweep(G, noise_dim: int, train, test, thresholds, samples: int, seed: int) -
     """One row of figures per threshold, each on noise drawn from the same seed."""
     rows = []
     for threshold in thresholds:
-        draw = lambda b: G(truncated_noise(b, noise_dim, threshold))  # noqa: E731
-        torch.manual_seed(seed)
+        noise = seeded_noise(samples, noise_dim, threshold, seed)  # inside the bound: the same draws in every row
         with torch.no_grad():
-            q = sample_quality(draw, train, test, n=samples, value_range=(-1, 1), seed=seed)
-            torch.manual_seed(seed)  # the same digits again, for their predictions
-            probs = load_evaluator(train.name, train=train, test=test).predict(
-                generate(draw, samples, value_range=(-1, 1)))[1]
+            q = sample_quality(batches_of(G, noise), train, test, n=samples, value_range=(-1, 1), seed=seed)
+            probs = load_evaluator(train.name, train=train, test=test).predict(  # the same digits again
+                generate(batches_of(G, noise), samples, value_range=(-1, 1)))[1]
         histogram = q["class_histogram"]
         rows.append({"threshold": threshold, "classifier_score": q["classifier_score"], "fd": q["fd"],
                      "fd_floor": q["fd_floor"], "class_histogram": histogram,
@@ -73,7 +72,7 @@ def grid(G, noise_dim: int, thresholds, seed: int, path: Path) -> None:
     """One row of ``GRID_COLUMNS`` samples per threshold; the same noise seed in every row."""
     rows = []
     for threshold in thresholds:
-        z = truncated_noise(GRID_COLUMNS, noise_dim, threshold, generator=torch.Generator().manual_seed(seed))
+        z = seeded_noise(GRID_COLUMNS, noise_dim, threshold, seed)
         with torch.no_grad():
             rows.append(G(z))
     save_image_grid(torch.cat(rows), path, nrow=GRID_COLUMNS, value_range=(-1, 1))

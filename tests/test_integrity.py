@@ -59,16 +59,36 @@ def test_library_callables_are_watched_and_data_flags_and_new_names_are_not():
         torch.is_grad_enabled = lambda: False
         torch.backends.cudnn.benchmark = not benchmark  # a data flag: the student's business
         torch.my_helper = lambda: 1  # a name added to a library module: nothing the probes call
-        torch.Tensor.forged = property(lambda self: 0)  # added to a library class: watched
-        assert snap.restore() == ["torch.Tensor.forged", "torch.is_grad_enabled"]
+        torch.Tensor.show = lambda self: None  # a helper added to a library class: hides nothing, kept
+        torch.Tensor.requires_grad = property(lambda self: False)  # hides TensorBase's: watched
+        assert snap.restore() == ["torch.Tensor.requires_grad", "torch.is_grad_enabled"]
         assert torch.is_grad_enabled is is_grad_enabled and torch.backends.cudnn.benchmark is (not benchmark)
-        assert not hasattr(torch.Tensor, "forged")
+        assert torch.ones(1, requires_grad=True).requires_grad and hasattr(torch.Tensor, "show")
     finally:
         torch.is_grad_enabled, torch.backends.cudnn.benchmark = is_grad_enabled, benchmark
         vars(torch).pop("my_helper", None)
+        if "show" in vars(torch.Tensor):
+            del torch.Tensor.show
 
 
-def test_a_method_wrapped_by_its_library_is_not_a_change_but_a_replacement_is():
+def test_wrappers_partials_swapped_builtins_and_new_code_are_changes():
+    snap = Snapshot.take()
+    is_grad_enabled, train, train_code = torch.is_grad_enabled, torch.nn.Module.train, torch.nn.Module.train.__code__
+    disguises = {"functools.wraps": functools.wraps(is_grad_enabled)(lambda: False),
+                 "partial": functools.partial(bool, 0), "another built-in": torch.is_inference_mode_enabled}
+    try:
+        for label, disguise in disguises.items():
+            torch.is_grad_enabled = disguise
+            assert snap.restore() == ["torch.is_grad_enabled"], label
+            assert torch.is_grad_enabled is is_grad_enabled
+        torch.nn.Module.train.__code__ = (lambda self, mode=True: self).__code__
+        assert snap.restore() == ["torch.nn.modules.module.Module.train.__code__"]
+        assert torch.nn.Module.train.__code__ is train_code
+    finally:
+        torch.is_grad_enabled, torch.nn.Module.train, train.__code__ = is_grad_enabled, train, train_code
+
+
+def test_a_library_entry_replaced_by_library_code_is_accepted_and_one_from_elsewhere_is_not():
     class Library:  # stands in for torch.optim.SGD, whose step torch wraps on first use
         def step(self):
             return "step"
@@ -76,14 +96,31 @@ def test_a_method_wrapped_by_its_library_is_not_a_change_but_a_replacement_is():
     Library.__module__ = "torch.fake"
     snap = Snapshot.take({})
     snap._add_class(Library, set())
-    original = Library.step
-    Library.step = functools.wraps(original)(lambda self: original(self))
+    Library.step = torch.nn.functional.relu  # a function written in torch's own files
     assert snap.restore() == []
-    wrapped = Library.step
-    Library.step = lambda self: "forged"
-    assert snap.restore() == ["torch.fake.test_a_method_wrapped_by_its_library_is_not_a_change_but_a_replacement_is"
-                              ".<locals>.Library.step"]
-    assert Library.step is wrapped
+    assert Library.step is torch.nn.functional.relu  # accepted: the new record
+    Library.step = lambda self: "forged"  # written here, outside the libraries
+    assert snap.restore() == ["torch.fake.test_a_library_entry_replaced_by_library_code_is_accepted_and_one_from"
+                              "_elsewhere_is_not.<locals>.Library.step"]
+    assert Library.step is torch.nn.functional.relu
+
+
+def test_pythons_own_bookkeeping_is_not_a_change():
+    """Warnings add __warningregistry__ to the module they are attributed to; copy and pickle add
+    __slotnames__ to a class; reading __annotations__ of a class without any creates it."""
+    import copy
+    import warnings
+
+    from vaegan.train.vae import VAEConfig
+
+    snap = Snapshot.take()
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        exec(compile("__import__('warnings').warn('careful')", ex05.__file__, "exec"), vars(ex05))
+    copy.deepcopy(VAEConfig())
+    copy.copy(ex05._Logged([]))
+    getattr(ex05._TinyDecoder, "__annotations__", None)
+    assert snap.restore() == []
 
 
 def test_a_submodule_imported_later_is_not_a_change():

@@ -225,15 +225,14 @@ def strip_magics(source: str) -> str | None:
         if not lines[0].strip().split()[0] in _CELL_MAGICS_KEPT:
             return None
         lines[0] = "# " + lines[0]
-    cleaned, statement = [], []  # statement: the lines of the statement still open (brackets, strings, \\)
+    cleaned, since = [], []  # since: the lines after the last magic (whole statements, or one left open)
     for ln in lines:
-        if re.match(r"\s*[%!]", ln) and not _inside_statement(statement):
+        if re.match(r"\s*[%!]", ln) and not _inside_statement(since):  # tokenized only here: linear in practice
             cleaned.append("# " + ln)  # a magic or shell escape: only where a new statement may start
+            since = []
             continue
         cleaned.append(ln)
-        statement.append(ln)
-        if not _inside_statement(statement):
-            statement = []
+        since.append(ln)
     return "\n".join(cleaned)
 
 
@@ -250,8 +249,9 @@ def _inside_statement(lines: list[str]) -> bool:
     try:
         for _ in tokenize.generate_tokens(io.StringIO(text).readline):
             pass
-    except tokenize.TokenError:  # EOF in a multi-line statement or string
-        return True
+    except tokenize.TokenError as err:  # EOF in a multi-line statement or string (3.12+: other errors too)
+        message = str(err.args[0] if err.args else err).lower()
+        return "eof" in message or "multi-line" in message or "triple-quoted" in message
     except SyntaxError:  # a line Python cannot read at all: the statement ends with it
         return False
     return False

@@ -72,26 +72,33 @@ class GANConfig(RunConfig):
 
 
 def truncated_noise(n: int, dim: int, threshold: float | None = None, device=None,
-                    generator: torch.Generator | None = None) -> torch.Tensor:
+                    generator: torch.Generator | None = None,
+                    redraws: torch.Generator | None = None) -> torch.Tensor:
     """(n, dim) noise for G: standard normal, or with ``threshold`` every entry beyond +-threshold drawn again
     until none is (the truncation trick, Brock et al. 2019, *Large Scale GAN Training*, section 3.1).
 
     Truncated noise stays near the centre of the latent space; in BigGAN samples gain fidelity and lose
-    variety. The course's DCGAN is not helped: below T = 1.5 its score falls and its FD rises, because a
-    short z lies off the shell (|z| near 10) where G was trained (lesson 13, section 8;
-    ``benchmarks/gan_truncation.py``). With the same seed, entries already inside the bound are the plain draws,
-    so a large threshold gives exactly ``torch.randn(n, dim)``. Draws from ``generator`` (default: the
-    global one).
+    variety. The course's DCGAN is not helped: below T = 1.5 its score falls and its FD rises. Its first
+    layer is affine in z and eval()-mode BatchNorm is a fixed affine map, so as |z| shrinks every sample
+    moves towards the one image G draws for z = 0 (lesson 13, section 8; ``benchmarks/gan_truncation.py``). Plain draws come from ``generator`` (default: the global one) and
+    the entries beyond the bound are drawn again from ``redraws`` (default: ``generator``): with a
+    generator of their own, every entry inside the bound is the plain draw of the same seed, whatever the
+    bound, and a large threshold gives exactly ``torch.randn(n, dim)``.
     """
     z = torch.randn(n, dim, device=device, generator=generator)
     if threshold is None:
         return z
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not threshold >= 0.05:
+    try:
+        bound = float(threshold) if not isinstance(threshold, (bool, str)) else float("nan")
+    except (TypeError, ValueError):
+        bound = float("nan")
+    if not bound >= 0.05:
         raise ValueError(f"threshold must be a number of standard deviations, at least 0.05, got {threshold!r}")
-    outside = z.abs() > threshold
+    redraws = generator if redraws is None else redraws
+    outside = z.abs() > bound
     while outside.any():  # each pass keeps at least P(|z| <= 0.05) = 4% of what is left
-        z[outside] = torch.randn(int(outside.sum()), device=device, generator=generator)
-        outside = z.abs() > threshold
+        z[outside] = torch.randn(int(outside.sum()), device=device, generator=redraws)
+        outside = z.abs() > bound
     return z
 
 

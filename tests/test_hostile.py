@@ -435,6 +435,8 @@ PATCHES = {  # student -> (code before the twin's definition, or a line inside i
                     "            object.__setattr__(o, 'probe', lambda ns, inputs: {'log': [[False, False]]})\n"
                     "_ = _patch()\n", True),
     "at_call_time": ("import torch\n", False),
+    "disguised_as_a_wrapper": ("import functools, torch\ntorch.is_grad_enabled = "
+                               "functools.wraps(torch.is_grad_enabled)(lambda: False)\n", True),
 }
 
 
@@ -457,6 +459,12 @@ def test_replacing_the_probes_code_gains_nothing_and_is_put_back(tmp_path):
     nb = nbformat.read(solution, as_version=4)
     nb.cells.insert(1, nbformat.v4.new_code_cell("import torch\ntorch.backends.cudnn.benchmark = True\n"
                                                  "torch.set_printoptions(precision=3)"))
+    for cell in nb.cells:  # an honest warning inside a probed function, and a copy of a grader object
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "vae_evaluate":
+            cell.source = cell.source.replace("    was_training = model.training\n",
+                                              "    import copy, warnings\n    warnings.warn('evaluating', stacklevel=2)\n"
+                                              "    copy.deepcopy(model)\n    was_training = model.training\n", 1)
+            assert "stacklevel" in cell.source
     (cls / "flags").mkdir(parents=True)
     nbformat.write(nb, cls / "flags" / f"{slug}.ipynb")
     for name in PATCHES:

@@ -7,17 +7,22 @@ the notebook is loaded:
 
 - every attribute of the grader's own modules (``autograder``, ``vaegan``), and every entry of the
   classes they define, with each function's code, defaults and closure cells;
-- the callables, classes and submodules of the libraries the probes call (PyTorch, NumPy, SciPy, the
-  standard modules below), and the entries of their Python classes that are not plain data;
+- the callables, classes and submodules of the library namespaces the probes call through
+  (``LIBRARIES``: ``torch``, ``torch.nn``, ``torch.nn.functional``, ``torch.optim``, NumPy, SciPy's
+  ``linalg``, the standard modules...), the entries of their classes that are not plain data and the
+  code and defaults of their functions; a few entries (``STRICT``: ``torch.is_grad_enabled``,
+  ``nn.Module.__call__``, ``train``, ``os.write``...) may not change at all;
 - the attributes of the checks themselves (``objects``).
 
 ``restore`` compares with the record, puts every changed entry back, removes added ones, and
 returns their dotted names. The worker calls it after loading the notebook (the changes are undone
 and reported in a note) and after every probe (a probe during which anything changed is not
-trusted). Data flags such as ``torch.backends.cudnn.benchmark`` are not watched in the libraries;
-a submodule imported later is not a change, nor is a library entry replaced by the library's own code
-(PyTorch hooks ``Optimizer.step`` of each optimizer class it first builds, and its lazy imports patch
-classes): in the libraries, only code written elsewhere (the notebook's) counts.
+trusted). Not changes: Python's bookkeeping (``__warningregistry__``, ``__slotnames__``), a submodule
+imported later, a library's data flags (``torch.backends.cudnn.benchmark``), a helper the notebook
+adds to a library class unless it hides an inherited entry, and a library entry replaced by the
+library's own code (PyTorch hooks ``Optimizer.step`` of each optimizer class it first builds, and its
+lazy imports patch classes). Library modules outside ``LIBRARIES`` are not watched: scanning all 900
+of torch's would make every worker touch, and so copy, most of the heap it shares with its zygote.
 
 This raises the bar, it does not make the worker a trusted place: code that sets out to can still
 write events of its own to the result pipe, or replace this module's helpers before they run. The

@@ -63,8 +63,7 @@ def _trusted_roots() -> tuple[str, ...]:
     import vaegan
 
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.__file__),
-             os.path.dirname(os.path.dirname(autograder.__file__)) + os.sep + "autograder",
-             os.path.dirname(vaegan.__file__)}
+             os.path.dirname(autograder.__file__), os.path.dirname(vaegan.__file__)}
     try:  # not the user's site-packages: under the worker's HOME, which the notebook can write
         roots.update(site.getsitepackages())
     except AttributeError:  # a virtualenv's old site module
@@ -104,21 +103,21 @@ def _foreign(value, roots: tuple[str, ...]) -> bool:
     return not os.path.realpath(filename).startswith(roots) if filename and not filename.startswith("<") else True
 
 
-STRICT = {  # library entries the probes call to observe the student's code: no change of them is the library's
-    "torch": ("is_grad_enabled", "is_inference_mode_enabled", "no_grad", "enable_grad", "set_grad_enabled",
-              "equal", "allclose", "randn", "randn_like"),
-    "torch.nn.modules.module.Module": ("__call__", "_call_impl", "_wrapped_call_impl", "train", "eval",
-                                       "parameters", "named_parameters", "__setattr__", "__getattr__",
-                                       "state_dict", "load_state_dict", "zero_grad"),
-    "os": ("write", "_exit"),
-    "json": ("dumps",),
+STRICT = {  # (module, class or None): library entries the probes call to observe the student's code
+    ("torch", None): ("is_grad_enabled", "is_inference_mode_enabled", "no_grad", "enable_grad", "set_grad_enabled",
+                      "equal", "allclose", "randn", "randn_like"),
+    ("torch.nn.modules.module", "Module"): ("__call__", "_call_impl", "_wrapped_call_impl", "train", "eval",
+                                            "parameters", "named_parameters", "__setattr__", "__getattr__",
+                                            "state_dict", "load_state_dict", "zero_grad"),
+    ("os", None): ("write", "_exit"),
+    ("json", None): ("dumps",),
 }
 
 
 def _strict_entries() -> frozenset:
+    """(id(owner), name) of every ``STRICT`` entry whose owner is loaded."""
     entries = set()
-    for owner_name, keys in STRICT.items():
-        module_name, _, class_name = owner_name.rpartition(".") if owner_name.count(".") > 1 else (owner_name, "", "")
+    for (module_name, class_name), keys in STRICT.items():
         owner = sys.modules.get(module_name)
         if class_name:
             owner = getattr(owner, class_name, None)

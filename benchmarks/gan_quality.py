@@ -61,6 +61,15 @@ def generator_weights(run: Path, ema: bool = False) -> tuple[dict, int | None, d
     return weights, int(state["step"]), state.get("config", {})
 
 
+def load_generator(run: Path, ema: bool = False):
+    """(G in eval() mode with the run's weights, step, config): the reference ``Generator`` (see
+    ``generator_weights``)."""
+    weights, step, config = generator_weights(run, ema=ema)
+    G = resolve_impl("solutions", ("Generator",)).Generator(noise_dim=int(config.get("noise_dim", 100)))
+    G.load_state_dict(weights)
+    return G.eval(), step, config
+
+
 def discriminator_weights(run: Path) -> dict | None:
     """The run's discriminator ``state_dict``: the final weights, else the last checkpoint's (None if neither)."""
     if (run / "discriminator.pt").exists():
@@ -137,16 +146,10 @@ def main(argv=None) -> int:
     if args.truncation is not None and not args.truncation >= 0.05:
         parser.error(f"--truncation is a bound in standard deviations, at least 0.05, got {args.truncation}")
     run = Path(args.run)
-    weights, step, config = generator_weights(run, ema=args.ema)
-    data = config.get("data", "mnist")
-    impl = resolve_impl("solutions", ("Generator",))
-    noise_dim = int(config.get("noise_dim", 100))
-    G = impl.Generator(noise_dim=noise_dim)
-    G.load_state_dict(weights)
-    G.eval()
+    G, step, config = load_generator(run, ema=args.ema)
+    data, noise_dim = config.get("data", "mnist"), G.noise_dim
     train, test = load_splits(data)
     started = time.perf_counter()
-    torch.manual_seed(args.seed)
     noise = seeded_noise(args.samples, noise_dim, args.truncation, args.seed)  # (samples, noise_dim)
     with torch.no_grad():
         quality = sample_quality(batches_of(G, noise), train, test, n=args.samples,

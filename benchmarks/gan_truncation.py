@@ -31,11 +31,11 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 import torch  # noqa: E402
 
-from gan_quality import CLASS_HIGH, CLASS_LOW, SCORE_SHARE, batches_of, generator_weights, seeded_noise  # noqa: E402
-from vaegan.metrics import classifier_score, generate, load_evaluator, sample_quality  # noqa: E402
+from gan_quality import CLASS_HIGH, CLASS_LOW, SCORE_SHARE, batches_of, load_generator, seeded_noise  # noqa: E402
+from vaegan.metrics import (classifier_score, generate, image_quality, load_evaluator,  # noqa: E402
+                            real_statistics, sample_images)
 from vaegan.plots import save_image_grid  # noqa: E402
 from vaegan.train.engine import load_splits, write_json  # noqa: E402
-from vaegan.train.impl import resolve_impl  # noqa: E402
 
 THRESHOLDS = (None, 3.0, 2.0, 1.5, 1.0, 0.75, 0.5, 0.25)  # None: plain N(0, I)
 GRID_COLUMNS = 12
@@ -51,20 +51,23 @@ def confidence(probs: torch.Tensor) -> dict:
 
 
 def sweep(G, noise_dim: int, train, test, thresholds, samples: int, seed: int) -> list[dict]:
-    """One row of figures per threshold, each on noise drawn from the same seed."""
+    """One row of figures per threshold, each on noise drawn from the same seed; the digits of a row are
+    drawn once, and the test split's statistics and the FD floor are computed once for all rows."""
+    evaluator = load_evaluator(train.name, train=train, test=test)
+    real = real_statistics(evaluator, test)
+    floor = round(image_quality(evaluator, sample_images(train.images, samples, seed), real)["fd"], 4)
     rows = []
     for threshold in thresholds:
+        started = time.perf_counter()
         noise = seeded_noise(samples, noise_dim, threshold, seed)  # inside the bound: the same draws in every row
-        with torch.no_grad():
-            q = sample_quality(batches_of(G, noise), train, test, n=samples, value_range=(-1, 1), seed=seed)
-            probs = load_evaluator(train.name, train=train, test=test).predict(  # the same digits again
-                generate(batches_of(G, noise), samples, value_range=(-1, 1)))[1]
+        images = generate(batches_of(G, noise), samples, value_range=(-1, 1))  # (samples, 1, 28, 28) in [0, 1]
+        q = image_quality(evaluator, images, real)
         histogram = q["class_histogram"]
-        rows.append({"threshold": threshold, "classifier_score": q["classifier_score"], "fd": q["fd"],
-                     "fd_floor": q["fd_floor"], "class_histogram": histogram,
+        rows.append({"threshold": threshold, "classifier_score": round(q["classifier_score"], 4),
+                     "fd": round(q["fd"], 4), "fd_floor": floor, "class_histogram": histogram,
                      "smallest_class": min(histogram), "largest_class": max(histogram),
                      "every_class_5_to_15_percent": all(CLASS_LOW <= h <= CLASS_HIGH for h in histogram),
-                     **confidence(probs), "seconds": q["seconds"]})
+                     **confidence(evaluator.predict(images)[1]), "seconds": round(time.perf_counter() - started, 2)})
     return rows
 
 
@@ -93,11 +96,8 @@ def main(argv=None) -> int:
         parser.error(f"every threshold is at least 0.05 standard deviations, got {args.thresholds}")
     thresholds = THRESHOLDS if args.thresholds is None else (None, *args.thresholds)
     run = Path(args.run)
-    weights, step, config = generator_weights(run, ema=args.ema)
-    noise_dim = int(config.get("noise_dim", 100))
-    G = resolve_impl("solutions", ("Generator",)).Generator(noise_dim=noise_dim)
-    G.load_state_dict(weights)
-    G.eval()
+    G, step, config = load_generator(run, ema=args.ema)
+    noise_dim = G.noise_dim
     train, test = load_splits(config.get("data", "mnist"))
     started = time.perf_counter()
     rows = sweep(G, noise_dim, train, test, thresholds, args.samples, args.seed)

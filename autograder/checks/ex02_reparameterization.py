@@ -96,13 +96,13 @@ def explicit_eps(ns, inputs):
 
 
 # ---------------------------------------------------------------- statistics of fresh draws
-IN_PLACE = ("reparameterize changed {what} in place (mu.add_(...), mu += ...): the caller's tensors must stay as "
-            "they were; return a new tensor, z = mu + std * eps")
+IN_PLACE = ("reparameterize changed mu or logvar in place (mu.add_(...), mu += ...): the caller's tensors must stay "
+            "as they were; return a new tensor, z = mu + std * eps")
 
 
 def _judge_statistics(student, reference):
     if student.get("inputs_changed"):
-        raise Mismatch(IN_PLACE.format(what="mu or logvar"))
+        raise Mismatch(IN_PLACE)
     z = tensor_of(student["z"], "z").double()
     if tuple(z.shape) != (DRAWS, len(MU)):
         raise Mismatch(f"for mu of shape {(DRAWS, len(MU))}, z has shape {tuple(z.shape)}")
@@ -152,7 +152,7 @@ def _judge_gradients(student, reference):
         if raised(got):
             error = raised(got)
             if "in-place operation" in error:
-                raise Mismatch(f"{what}, " + IN_PLACE.format(what="mu or logvar") + f" (backward raised {error})")
+                raise Mismatch(f"{what}, " + IN_PLACE + f" (backward raised {error})")
             if "does not require grad" in error:
                 raise Mismatch(f"{what}, z is not connected to mu and logvar (no gradient can flow): do not detach, "
                                "use .data or wrap the computation in torch.no_grad()")

@@ -282,6 +282,10 @@ def as_state_dict(obj, path: Path, keys=("state_dict", "model")) -> dict[str, to
         raise CapstoneProblem(f"{path.name}: entries that are not named tensors: {', '.join(bad[:4])}")
     if len(obj) > 1000:
         raise CapstoneProblem(f"{path.name} holds {len(obj)} tensors; the course models have fewer than 50")
+    declared = sum(t.numel() * t.element_size() for t in obj.values())
+    if declared > MAX_WEIGHTS_BYTES:  # views over a tiny storage (stride 0) may declare any size
+        raise CapstoneProblem(f"{path.name} declares {declared / 2**20:,.0f} MB of weights, over the "
+                              f"{MAX_WEIGHTS_BYTES / 2**20:.0f} MB limit; the course models have a few MB")
     return obj
 
 
@@ -570,6 +574,13 @@ def _load_vae(state: dict, run: Run, reference_dir, test_images):
     ref05 = reference_module("05_training_the_vae", reference_dir)
     problems = []
     for latent_dim in _vae_latent_dims(state, run):
+        with torch.device("meta"):  # the size comes from untrusted files: compare shapes before allocating
+            shape_only = ref04.VAE(latent_dim=latent_dim)
+        try:
+            map_to_reference(state, shape_only)
+        except CapstoneProblem as err:
+            problems.append(str(err))
+            continue
         model = ref04.VAE(latent_dim=latent_dim)
         calibration = test_images[:200]
 

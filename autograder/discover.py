@@ -35,15 +35,27 @@ def student_of(path: Path, forced: str | None = None, root: Path | None = None) 
     submission is still alice's.
     """
     if forced:
-        return forced
+        return readable_name(forced)
     parts = Path(os.path.abspath(path)).parts  # links are not followed: a link cannot choose the student
     # submitted/<student>/<assignment>/<file>, also with sub-folders below the assignment
     marks = [i for i, part in enumerate(parts) if part == "submitted" and i + 3 < len(parts)]
     if marks:
         depth = len(Path(os.path.abspath(root)).parts) if root is not None else len(parts)
         inside = [i for i in marks if i < depth]  # the root is, or is inside, a submitted/ tree: its own
-        return parts[(inside[-1] if inside else marks[0]) + 1]  # else the first one below the root
-    return Path(os.path.abspath(path)).parent.name or "student"
+        return readable_name(parts[(inside[-1] if inside else marks[0]) + 1])  # else the first one below the root
+    return readable_name(Path(os.path.abspath(path)).parent.name or "student")
+
+
+def readable_name(name: str) -> str:
+    """``name`` as the reports show it: unchanged when it is printable text without a backslash; else
+    with backslashes doubled and line breaks, tabs, control characters and undecodable bytes written out
+    (``\\n``, ``\\x1b``, ``\\udcf6``): no folder name can rewrite the terminal or stop the reports, and
+    names that differ stay different."""
+    from .grading import printable
+
+    if not any(ch in name for ch in "\\\n\t") and printable(name) == name:
+        return name
+    return printable(name.replace("\\", "\\\\")).replace("\n", "\\n").replace("\t", "\\t")
 
 
 def linked_component(base: Path, path: Path) -> Path | None:
@@ -111,7 +123,8 @@ def discover(paths, student: str | None = None) -> tuple[list[Submission], list[
         files = notebooks_under(path)
         if not files:
             notes.append(f"{path}: no notebooks found")
-        found.extend(identify(f, student, path) for f in files)
+        seen = {os.path.abspath(s.path) for s in found}  # a file named twice (itself, its folder) is one; links not followed
+        found.extend(identify(f, student, path) for f in files if os.path.abspath(f) not in seen)
     chosen: dict[tuple, Submission] = {}
     unidentified = []
     for sub in found:

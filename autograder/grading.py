@@ -149,11 +149,13 @@ def contained(grade, sub: Submission, *args) -> NotebookResult:
 
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x00, 0x09), *range(0x0b, 0x20), 0x7f]}
 _CONTROL.update({c: f"\\u{c:04x}" for c in [*range(0x80, 0xa0), 0x2028, 0x2029, 0x202e, 0x2066, 0x2067, 0x2068, 0x2069]})
+_CONTROL.update({c: f"\\u{c:04x}" for c in range(0xd800, 0xe000)})  # lone surrogates: undecodable bytes, \udcff
 
 
 def printable(text: str) -> str:
-    """``text`` with control characters written out (``\\x1b``): messages quote student code and
-    output, and an ANSI escape must not rewrite the instructor's terminal, CSV or feedback."""
+    """``text`` with control characters and lone surrogates written out (``\\x1b``, ``\\udcff``): messages
+    quote student code and output; an ANSI escape must not rewrite the instructor's terminal, CSV or
+    feedback, and a character no file can encode must not stop the reports."""
     return str(text).translate(_CONTROL)
 
 
@@ -355,11 +357,17 @@ class RunSummary:
     slowest: list[tuple[str, float]] = field(default_factory=list)
 
 
-def _from_entry(entry: dict) -> NotebookResult:
-    result = NotebookResult(entry["student"], entry["exercise"], entry["path"], notes=list(entry.get("notes", [])),
-                            seconds=float(entry.get("seconds", 0.0)))
-    result.results = [CheckResult(**r) for r in entry["results"]]
-    return result
+def _from_entry(entry: dict) -> NotebookResult | None:
+    """The stored result, or None (regraded) when the entry is not of the shape this grader writes
+    (another grader version, an edited or damaged file): one odd entry must not stop the run."""
+    try:
+        result = NotebookResult(entry["student"], entry["exercise"], str(entry["path"]),
+                                notes=[str(n) for n in entry.get("notes", [])], seconds=float(entry.get("seconds", 0.0)))
+        result.results = [CheckResult(str(r["check"]), float(r["score"]), float(r["max_score"]), str(r["message"]),
+                                      bool(r.get("visible", True))) for r in entry["results"]]
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    return result if result.results else None
 
 
 def grade_paths(paths, out: Path, student: str | None = None, reference_dir: Path | None = None,
@@ -385,8 +393,9 @@ def grade_paths(paths, out: Path, student: str | None = None, reference_dir: Pat
         digest = submission_hash(sub)
         ref_print = reference_fingerprint(sub.exercise, reference_dir)
         entry = None if force else journal.load(sub.student, sub.exercise, digest, ref_print)
-        if entry is not None:
-            results.append(_from_entry(entry))
+        reused = _from_entry(entry) if entry is not None else None
+        if reused is not None:
+            results.append(reused)
             summary.reused += 1
         else:
             todo.append((sub, digest, ref_print))
@@ -425,14 +434,36 @@ def grade_paths(paths, out: Path, student: str | None = None, reference_dir: Pat
             zygotes.close()
     results.sort(key=lambda r: (r.student, r.exercise))
     summary.seconds = time.monotonic() - started
+    earlier = earlier_results(journal, {(r.student, r.exercise) for r in results})
+    if earlier:
+        notes.append(f"grades.csv and gradebook.csv also list {len(earlier)} notebook(s) graded into {out} by "
+                     f"earlier runs and not submitted to this one (delete {out / 'results'}/<student>/ to drop one)")
+    notes[:] = [printable(n) for n in notes]  # they quote file and folder names
     summary.notes = list(notes)
     summary.slowest = sorted(((f"{r.student}/{r.exercise}", round(r.seconds, 2)) for r in results),
                              key=lambda x: -x[1])[:5]
-    return GradingRun(results, notes, summary)
+    return GradingRun(results, notes, summary, earlier)
+
+
+def earlier_results(journal: Journal, current: set[tuple[str, str]]) -> list[NotebookResult]:
+    """Results journaled in the output folder by earlier runs for notebooks this run did not see:
+    grading a late submission into the class's folder must not drop the class from the gradebook."""
+    found = {}
+    for entry in journal.entries():
+        result = _from_entry(entry)
+        if result is not None and (result.student, result.exercise) not in current:
+            found[(result.student, result.exercise)] = result
+    return sorted(found.values(), key=lambda r: (r.student, r.exercise))
 
 
 @dataclass
 class GradingRun:
-    results: list[NotebookResult]
+    results: list[NotebookResult]  # this run's notebooks, graded or reused
     notes: list[str]
     summary: RunSummary
+    earlier: list[NotebookResult] = field(default_factory=list)  # journaled by earlier runs, not in this one
+
+    @property
+    def gradebook(self) -> list[NotebookResult]:
+        """What the CSV gradebooks list: this run's results and the earlier ones it did not replace."""
+        return sorted(self.results + self.earlier, key=lambda r: (r.student, r.exercise))

@@ -33,14 +33,19 @@ def safe_name(name: str) -> str:
 
 
 def atomic_write(path: Path, text: str) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
+    """Write to a temporary file in the same folder, fsync, then rename over ``path`` (a character no
+    encoding can write, a lone surrogate, is written out as ``\\udcff`` rather than stopping the write)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{id(text)}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8", errors="backslashreplace", newline="") as fh:  # \udcff: written out
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a failed write leaves neither a half file nor a stray temporary one
+        raise
 
 
 class Journal:
@@ -63,6 +68,18 @@ class Journal:
         if entry.get("notebook_sha256") != notebook_hash or entry.get("reference") != reference:
             return None
         return entry
+
+    def entries(self):
+        """Every stored entry that reads as a JSON object and lies in its own file (student and exercise
+        agree with the file's place), for the reports."""
+        for path in sorted(self.folder.glob("*/*.json")):
+            try:
+                entry = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if (isinstance(entry, dict) and isinstance(entry.get("student"), str)
+                    and isinstance(entry.get("exercise"), str) and self.path(entry["student"], entry["exercise"]) == path):
+                yield entry
 
     def store(self, result, notebook_hash: str, reference: str) -> Path:
         path = self.path(result.student, result.exercise)

@@ -18,13 +18,20 @@ def _fmt(x: float) -> str:
     return f"{x:.2f}".rstrip("0").rstrip(".") if x != int(x) else str(int(x))
 
 
+def _cell(text: str) -> str:
+    """A text cell a spreadsheet shows as text: one that starts like a formula (``=``, ``+``, ``-``, ``@``)
+    gets a leading ``'``, so a folder name or a message quoting student output never runs as one."""
+    return f"'{text}" if str(text)[:1] in ("=", "+", "-", "@", "\t", "\r") else str(text)
+
+
 def grades_csv(results: list[NotebookResult]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(GRADES_HEADER)
     for r in sorted(results, key=lambda r: (r.student, r.exercise)):
         for c in r.results:
-            writer.writerow([r.student, r.exercise, c.check, _fmt(c.score), _fmt(c.max_score), c.message])
+            writer.writerow([_cell(r.student), _cell(r.exercise), _cell(c.check), _fmt(c.score), _fmt(c.max_score),
+                             _cell(c.message)])
     return buf.getvalue()
 
 
@@ -34,11 +41,11 @@ def gradebook_csv(results: list[NotebookResult]) -> str:
     table = {(r.student, r.exercise): r.score for r in results}
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["student", *exercises, "total"])
+    writer.writerow(["student", *map(_cell, exercises), "total"])
     for s in students:
         row = [table.get((s, e)) for e in exercises]
         total = sum(v for v in row if v is not None)
-        writer.writerow([s, *("" if v is None else _fmt(v) for v in row), _fmt(round(total, 2))])
+        writer.writerow([_cell(s), *("" if v is None else _fmt(v) for v in row), _fmt(round(total, 2))])
     return buf.getvalue()
 
 
@@ -99,8 +106,8 @@ def feedback_html(student: str, results: list[NotebookResult]) -> str:
 def write_reports(out: Path, run: GradingRun) -> None:
     """grades.csv, gradebook.csv, gradescope/<student>/results.json, feedback/<student>.md/.html, summary.json."""
     out = Path(out)
-    atomic_write(out / "grades.csv", grades_csv(run.results))
-    atomic_write(out / "gradebook.csv", gradebook_csv(run.results))
+    atomic_write(out / "grades.csv", grades_csv(run.gradebook))  # earlier runs' notebooks too: nothing is dropped
+    atomic_write(out / "gradebook.csv", gradebook_csv(run.gradebook))
     for student, mine in _by_student(run.results).items():
         name = safe_name(student)
         atomic_write(out / "gradescope" / name / "results.json", json.dumps(gradescope_json(mine), indent=1))

@@ -258,6 +258,59 @@ def test_malformed_weights_give_a_message_and_zero(vae_run, tmp_path, damage, ex
     assert got["neg_elbo.band"].score == 0
 
 
+@pytest.fixture
+def built_vaes(monkeypatch):
+    """The latent sizes of the reference VAEs the grader builds for real; refuses any over 4,096 (gigabytes)."""
+    from autograder import capstone
+
+    built, real = [], capstone.reference_module
+
+    def spy(slug, reference_dir=None):
+        module = real(slug, reference_dir)
+        if slug != "04_decoder_and_vae":
+            return module
+
+        def VAE(latent_dim=32):
+            if torch.empty(0).device.type != "meta":
+                built.append(latent_dim)
+                assert latent_dim <= 4096, f"a VAE with latent_dim {latent_dim} was allocated in the trusted parent"
+            return module.VAE(latent_dim=latent_dim)
+        return type("Reference04", (), {"VAE": staticmethod(VAE)})
+
+    monkeypatch.setattr(capstone, "reference_module", spy)
+    return built
+
+
+def test_a_latent_size_stated_by_the_run_never_sizes_a_model_it_does_not_fit(vae_run, tmp_path, built_vaes):
+    """metrics.json is untrusted: a latent_dim of 10**7 there must not allocate a 47 GB VAE in the grader."""
+    notebook = copy_submission(vae_run, tmp_path / "huge_latent")
+    run = notebook.parent / "runs" / "vae"
+    metrics = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps(metrics | {"latent_dim": 10**7}))
+    torch.save(reference_module("04_decoder_and_vae").VAE(latent_dim=16).state_dict(), run / "vae.pt")
+    got = by_name(grade_capstone(notebook, VAE_SLUG))
+    assert got["weights.load"].score == got["weights.load"].max_score, got["weights.load"].message
+    assert "latent_dim 16" in got["weights.load"].message
+    assert max(built_vaes) <= 1024
+
+
+def test_weights_that_declare_gigabytes_over_a_tiny_storage_are_refused(vae_run, tmp_path, built_vaes):
+    """Stride-0 views make a 5 KB file declare a 47 GB model; with metrics.json agreeing, nothing is allocated."""
+    notebook = copy_submission(vae_run, tmp_path / "views")
+    run = notebook.parent / "runs" / "vae"
+    latent = 10**7
+    with torch.device("meta"):
+        shapes = reference_module("04_decoder_and_vae").VAE(latent_dim=latent).state_dict()
+    torch.save({k: torch.zeros(()).expand(v.shape) for k, v in shapes.items()}, run / "vae.pt")
+    metrics = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps(metrics | {"latent_dim": latent}))
+    assert (run / "vae.pt").stat().st_size < 2**20
+    got = by_name(grade_capstone(notebook, VAE_SLUG))
+    assert got["weights.load"].score == 0 and "MB limit" in got["weights.load"].message, got["weights.load"].message
+    assert got["gen_grids.saved"].score == got["gen_grids.saved"].max_score  # the rest is still graded
+    assert max(built_vaes, default=0) <= 1024
+
+
 def test_missing_and_broken_images_cost_their_share(vae_run, tmp_path):
     notebook = copy_submission(vae_run, tmp_path / "images")
     run = notebook.parent / "runs" / "vae"

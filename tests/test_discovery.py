@@ -47,6 +47,12 @@ def test_links_and_special_files_are_refused_with_a_reason(tmp_path):
         assert len(submission_hash(sub)) == 64
 
 
+def test_a_notebook_named_twice_is_one_submission(tmp_path):
+    nb = variant(tmp_path / "class" / "alice" / f"{SLUG}.ipynb", GOOD)
+    subs, notes = discover([tmp_path / "class", nb, tmp_path / "class" / "alice" / ".." / "alice" / nb.name])
+    assert [(s.student, s.superseded) for s in subs] == [("alice", [])] and notes == []
+
+
 def test_names_that_differ_never_share_a_file(tmp_path):
     names = ["bob smith", "bob_smith", "bob/smith", "Bob Smith", "ünïcode", "..", ""]
     files = {safe_name(n) for n in names}
@@ -77,6 +83,54 @@ def test_a_grader_failure_on_one_notebook_becomes_a_zero_with_a_reason(tmp_path)
 
 def test_control_characters_are_written_out():
     assert printable("ok\x1b[2K\x07\u202e\nnext\tcol") == "ok\\x1b[2K\\x07\\u202e\nnext\tcol"
+
+
+def test_odd_folder_names_and_student_text_never_stop_the_reports(tmp_path):
+    """A folder name in Latin-1 (a zip unpacked on Linux), with a terminal escape or shaped like a spreadsheet
+    formula, and an exception text no encoding can write: every student is graded and every report written."""
+    import csv
+
+    from autograder.grading import grade_paths
+    from autograder.report import write_reports
+    from autograder.runner import Limits
+
+    root = tmp_path / "class"
+    for raw in (b"J\xf6rg", b"eve\x1b[2J", b"=1+2", b"alice"):
+        variant(Path(os.fsdecode(bytes(root) + b"/" + raw)) / f"{SLUG}.ipynb", GOOD)
+    variant(root / "mallory" / f"{SLUG}.ipynb",
+            GOOD | {"count_parameters": "def count_parameters(model):\n    raise ValueError('\\udcff\\x1b[2J')"})
+    out = tmp_path / "out"
+    run = grade_paths([root], out, jobs=1, limits=Limits(check_seconds=20), log=lambda m: None)
+    write_reports(out, run)
+    rows = list(csv.DictReader((out / "grades.csv").open(encoding="utf-8")))
+    assert {r["student"] for r in rows} == {"J\\udcf6rg", "eve\\x1b[2J", "'=1+2", "alice", "mallory"}
+    assert {r.student: r.score for r in run.results} == {"J\\udcf6rg": 10, "eve\\x1b[2J": 10, "=1+2": 10,
+                                                         "alice": 10, "mallory": 6}
+    assert all(printable(v) == v for r in rows for v in r.values())
+    assert not list(out.glob(".*.tmp"))
+    for name in ("gradebook.csv", "summary.json", "feedback/mallory.md", "feedback/mallory.html"):
+        (out / name).read_text(encoding="utf-8")
+
+
+def test_readable_names_keep_different_names_apart():
+    from autograder.discover import readable_name
+
+    names = ["bob", "b\\x1bob", "b\x1bob", "b\\\\x1bob", "a\nb", "a\\nb", "a\tb", "J\udcf6rg", "J\\udcf6rg"]
+    shown = [readable_name(n) for n in names]
+    assert len(set(shown)) == len(names)
+    assert readable_name("Zoë O'Brien, Jr.") == "Zoë O'Brien, Jr."  # printable names are unchanged
+    assert all(printable(s) == s and "\n" not in s and "\t" not in s for s in shown)
+
+
+def test_spreadsheet_formulas_in_text_cells_are_neutralised():
+    from autograder.grading import CheckResult, NotebookResult
+    from autograder.report import gradebook_csv, grades_csv
+
+    result = NotebookResult("@evil", SLUG, "x", [CheckResult("a.b", 0, 1, '=HYPERLINK("http://x","ok")'),
+                                                  CheckResult("a.c", 1, 1, "-1 is fine")])
+    assert "\n'@evil,00_setup_and_data,a.b,0,1,\"'=HYPERLINK" in grades_csv([result])
+    assert ",a.c,1,1,'-1 is fine" in grades_csv([result])
+    assert gradebook_csv([result]).splitlines()[1] == "'@evil,1,1"
 
 
 def test_files_are_hashed_in_chunks(tmp_path):

@@ -41,8 +41,49 @@ def test_rerun_is_idempotent_and_changes_are_regraded(tmp_path):
     assert (forced.summary.graded, forced.summary.reused) == (2, 0)
 
 
+def test_a_journal_entry_of_another_shape_is_regraded_not_fatal(tmp_path):
+    """An entry another grader version wrote (or an edited one) with the right keys but odd results."""
+    cls, out = _class(tmp_path / "class", 2), tmp_path / "out"
+    grade_paths([cls], out, jobs=1, **QUIET)
+    odd = {"s0": lambda e: e["results"][0].pop("max_score"), "s1": lambda e: e.update(results=None)}
+    for student, edit in odd.items():
+        path = out / "results" / student / "00_setup_and_data.json"
+        entry = json.loads(path.read_text())
+        edit(entry)
+        path.write_text(json.dumps(entry))
+    again = grade_paths([cls], out, jobs=1, **QUIET)
+    assert (again.summary.graded, again.summary.reused) == (2, 0)
+    assert {r.student: r.score for r in again.results} == {"s0": 10, "s1": 0}
+    third = grade_paths([cls], out, jobs=1, **QUIET)  # the regraded entries are the journal's again
+    assert (third.summary.graded, third.summary.reused) == (0, 2)
+
+
 SLOW = {**GOOD, "count_parameters": "import time\n\n\ndef count_parameters(model):\n    time.sleep(2)\n"
                                       "    return sum(p.numel() for p in model.parameters() if p.requires_grad)"}
+
+
+def test_a_late_submission_graded_alone_keeps_the_class_in_the_gradebook(tmp_path):
+    cls, out = _class(tmp_path / "class", 2), tmp_path / "out"
+    write_reports(out, grade_paths([cls], out, jobs=1, **QUIET))
+    late = variant(tmp_path / "late" / "zoe" / "00_setup_and_data.ipynb", GOOD)
+    run = grade_paths([late], out, jobs=1, **QUIET)
+    write_reports(out, run)
+    assert [r.student for r in run.results] == ["zoe"]  # this run's own results, as printed
+    assert any("earlier runs" in n for n in run.notes)
+    with open(out / "gradebook.csv", newline="") as fh:
+        totals = {row["student"]: row["total"] for row in csv.DictReader(fh)}
+    assert totals == {"s0": "10", "s1": "0", "zoe": "10"}
+    with open(out / "grades.csv", newline="") as fh:
+        assert {row["student"] for row in csv.DictReader(fh)} == {"s0", "s1", "zoe"}
+    variant(cls / "s1" / "00_setup_and_data.ipynb", GOOD)  # s1 resubmits: this run's result replaces the old
+    write_reports(out, grade_paths([cls / "s1"], out, jobs=1, **QUIET))
+    with open(out / "gradebook.csv", newline="") as fh:
+        assert {row["student"]: row["total"] for row in csv.DictReader(fh)} == {"s0": "10", "s1": "10", "zoe": "10"}
+    stray = out / "results" / "s0" / "copy.json"  # an entry outside its own file is not listed twice
+    shutil.copy(out / "results" / "s0" / "00_setup_and_data.json", stray)
+    again = grade_paths([late], out, jobs=1, **QUIET)
+    assert sorted((r.student, r.exercise) for r in again.earlier) == [("s0", "00_setup_and_data"),
+                                                                       ("s1", "00_setup_and_data")]
 
 
 def test_killed_run_resumes_without_losing_results(tmp_path):

@@ -14,7 +14,8 @@ the checks take milliseconds:
 
 ``gan_train_step`` is compared with the reference *and* with the student's own step functions run
 in the prescribed order: a mistake inside ``discriminator_step`` costs points once, and an inlined
-``gan_train_step`` is judged on its own.
+``gan_train_step`` is judged on its own. Every G update must get fresh noise; the D update may share its
+batch with the first G update (as in the PyTorch DCGAN tutorial).
 """
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ class _StubGenerator(nn.Module):
         g = torch.Generator().manual_seed(11)
         self.image = nn.Parameter(0.8 * torch.randn(1, *IMAGE, generator=g))
         self.gain = nn.Parameter(torch.tensor([1.5]))
+        self.noise_dim = 100  # as the course's Generator: code may read G.noise_dim (the default noise_dim)
         self.noise: list[torch.Tensor] = []  # every z received, detached copies (on z's device)
 
     @property
@@ -541,7 +543,8 @@ def _train_step_run(ns, g_steps=None, real_label=None, max_grad_norm=None) -> di
     returned = ({k: _loss_info(v) for k, v in out.items() if isinstance(k, str)} if isinstance(out, dict)
                 else {"not a dict": describe(out)})
     return {"returned": returned, "G_after": _weights(G), "D_after": _weights(D), "steps": log,
-            "modes": _modes(G, D), "noise_batches": [s[0] if s else None for s in G.noise_shapes]}
+            "modes": _modes(G, D), "noise_batches": [s[0] if s else None for s in G.noise_shapes],
+            "noise": list(G.noise)}
 
 
 def _composed_run(ns, g_steps=None, real_label=None, max_grad_norm=None):
@@ -560,7 +563,8 @@ def _composed_run(ns, g_steps=None, real_label=None, max_grad_norm=None):
         return None
     return {"returned": {"d_loss": _loss_info(d_loss), "g_loss": _loss_info(g_loss)},
             "G_after": _weights(G), "D_after": _weights(D), "steps": log,
-            "modes": _modes(G, D), "noise_batches": [s[0] if s else None for s in G.noise_shapes]}
+            "modes": _modes(G, D), "noise_batches": [s[0] if s else None for s in G.noise_shapes],
+            "noise": list(G.noise)}
 
 
 def _runs(ns, **kwargs) -> dict:
@@ -625,6 +629,25 @@ def _compare_noise_batches(run, target):
         raise Mismatch(f"G received noise batches of {', '.join(got) or 'no'} rows for a real batch of {BATCH} "
                        f"images (expected {', '.join(want)}): generate as many fakes as there are real images, "
                        "generator_step(G, D, real.shape[0], opt_G), not a fixed batch size")
+
+
+def _distinct(batches) -> int:
+    """How many different noise tensors G received."""
+    seen: list[torch.Tensor] = []
+    for z in batches:
+        if isinstance(z, torch.Tensor) and not any(z.shape == t.shape and torch.equal(z, t) for t in seen):
+            seen.append(z)
+    return len(seen)
+
+
+def _compare_fresh_noise(run, target):
+    g_steps = min(run["steps"].count("G"), target["steps"].count("G"))  # too few updates: update_order says so
+    needed = min(g_steps, _distinct(target["noise"]))  # the D update may share its batch with the first G update
+    got = _distinct(run["noise"])
+    if got < needed:
+        raise Mismatch(f"with {g_steps} generator updates G received only {got} different noise batch"
+                       f"{'es' if got != 1 else ''}: draw fresh noise for every generator update (generator_step "
+                       "does), do not reuse one z for all of them")
 
 
 def _compare_modes(run, target):
@@ -698,6 +721,13 @@ def passes_real_label(ns, inputs):
        hint="generator_step(G, D, real.shape[0], opt_G, ...): as many fakes as real images")
 def fake_batch_size(ns, inputs):
     return _runs(ns)
+
+
+@check("gan_train_step", "fresh_noise_each_update", weight=0.5,
+       judge=_judge_each(_compare_fresh_noise, "gan_train_step"),
+       hint="each of the g_steps generator updates draws its own noise: call generator_step g_steps times")
+def fresh_noise_each_update(ns, inputs):
+    return {f"g_steps={n}": _runs(ns, g_steps=n) for n in (None, 3)}
 
 
 @check("gan_train_step", "keeps_train_mode", weight=0.5, judge=_judge_against(_compare_modes, "gan_train_step"),

@@ -338,11 +338,24 @@ def own_parameters(ns, inputs):
 
 
 # ---------------------------------------------------------------- instance_noise
+def _noise_input() -> torch.Tensor:
+    """(64, 1, 28, 28) images at 0.5, with a background of -1 and strokes of +1 (the ends of the tanh range)."""
+    x = torch.full((64, 1, 28, 28), 0.5)
+    x[:, :, :7] = -1.0  # (64, 1, 7, 28) background
+    x[:, :, -7:] = 1.0  # (64, 1, 7, 28) saturated strokes
+    return x
+
+
 def _judge_noise_stats(student, reference):
     out = tensor_of(student["output"], "instance_noise(x, 0.1)")
     if out.shape != reference["output"].shape:
         raise Mismatch(f"instance_noise(x, 0.1) has shape {tuple(out.shape)}, expected {tuple(reference['output'].shape)}")
-    eps = ((out.double() - 0.5) / 0.1).reshape(-1)
+    x = _noise_input().double()
+    eps = (out.double() - x) / 0.1  # (64, 1, 28, 28): the noise in units of std
+    if (eps[x == -1] < 0).double().mean().item() < 0.25 or (eps[x == 1] > 0).double().mean().item() < 0.25:
+        raise Mismatch("at pixels of -1 or +1 the noise only ever points into [-1, 1]: the noisy images were clamped; "
+                       "instance noise is x + std * N(0, I), not clamped (the discriminator sees it unclipped)")
+    eps = eps.reshape(-1)
     mean, std = eps.mean().item(), eps.std().item()
     within = (eps.abs() <= 1).double().mean().item()
     # 50,176 draws: standard errors 0.0045 (mean, std) and 0.002 (fraction within one std, 68.27%).
@@ -358,8 +371,7 @@ def _judge_noise_stats(student, reference):
 @check("instance_noise", "statistics", weight=2, judge=_judge_noise_stats,
        hint="x + std * torch.randn_like(x)")
 def noise_statistics(ns, inputs):
-    x = torch.full((64, 1, 28, 28), 0.5)
-    return {"output": capture(lambda: ns.instance_noise(x, 0.1))}
+    return {"output": capture(lambda: ns.instance_noise(_noise_input(), 0.1))}
 
 
 @check("instance_noise", "zero_std_is_identity", weight=0.5,

@@ -190,4 +190,37 @@ def gan_train_step(G, D, real, opt_G, opt_D, g_steps=2, real_label=0.9, max_grad
         g_loss = generator_step(G, D, real.shape[0], opt_G, max_grad_norm=max_grad_norm)
     return {"d_loss": d_loss.detach(), "g_loss": g_loss}
 """, "keeps_train_mode"),
+    mistake("discriminator_step", "reads G.noise_dim instead of the noise_dim argument", d_step().replace(
+        "real.shape[0], noise_dim", "real.shape[0], G.noise_dim"), "noise_shape"),
+    mistake("gan_train_step", "one noise batch reused for every G update (inline)", """
+def gan_train_step(G, D, real, opt_G, opt_D, g_steps=2, real_label=0.9, max_grad_norm=None):
+    d_loss = discriminator_step(G, D, real, opt_D, real_label=real_label, max_grad_norm=max_grad_norm)
+    z = sample_noise(real.shape[0], device=real.device)  # drawn once
+    for _ in range(g_steps):
+        opt_G.zero_grad()
+        g_loss = generator_loss(D(G(z)))
+        g_loss.backward()
+        if max_grad_norm is not None:
+            nn.utils.clip_grad_norm_(G.parameters(), max_grad_norm)
+        opt_G.step()
+    return {"d_loss": d_loss, "g_loss": g_loss.detach()}
+""", "fresh_noise_each_update"),
+    mistake("gan_train_step", "one noise batch for the D update and every G update (inline)", """
+def gan_train_step(G, D, real, opt_G, opt_D, g_steps=2, real_label=0.9, max_grad_norm=None):
+    z = sample_noise(real.shape[0], device=real.device)
+    opt_D.zero_grad()
+    d_loss = discriminator_loss(D(real), D(G(z).detach()), real_label)
+    d_loss.backward()
+    if max_grad_norm is not None:
+        nn.utils.clip_grad_norm_(D.parameters(), max_grad_norm)
+    opt_D.step()
+    for _ in range(g_steps):
+        opt_G.zero_grad()
+        g_loss = generator_loss(D(G(z)))
+        g_loss.backward()
+        if max_grad_norm is not None:
+            nn.utils.clip_grad_norm_(G.parameters(), max_grad_norm)
+        opt_G.step()
+    return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
+""", "fresh_noise_each_update"),
 ]

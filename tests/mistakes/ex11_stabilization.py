@@ -260,4 +260,8 @@ def ls_generator_loss(fake_out):
 def ls_generator_loss(fake_out):
     return 0.5 * ((fake_out - torch.ones(fake_out.shape)) ** 2).mean()
 """, "keeps_dtype_and_device"),
+    mistake("instance_noise", "clamps the noisy images to [-1, 1]", """
+def instance_noise(x, std):
+    return (x + std * torch.randn_like(x)).clamp(-1, 1)
+""", "statistics"),
 ]

@@ -218,4 +218,27 @@ import numpy as np
 def class_histogram(labels, num_classes=10):
     return np.bincount(labels, minlength=num_classes) / labels.size
 """, "works_with_tensors"),
+    mistake("classifier_score", "KL in bits (log2) exponentiated with exp", """
+import numpy as np
+def classifier_score(probs):
+    p = np.asarray(probs, dtype=np.float64)
+    marginal = p.mean(axis=0, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kl = np.where(p > 0, p * (np.log2(np.where(p > 0, p, 1)) - np.log2(marginal)), 0).sum(axis=1)
+    return float(np.exp(kl.mean()))
+""", "k_for_uniform_one_hot", "exp_of_mean_kl", "accepts_numpy_and_tensors"),
+    mistake("classifier_score", "natural-log KL raised with 2 **", """
+import numpy as np
+import scipy.special
+def classifier_score(probs):
+    p = np.asarray(probs, dtype=np.float64)
+    marginal = p.mean(axis=0, keepdims=True)
+    kl = (scipy.special.xlogy(p, p) - scipy.special.xlogy(p, marginal)).sum(axis=1)
+    return float(2 ** kl.mean())
+""", "k_for_uniform_one_hot", "exp_of_mean_kl", "accepts_numpy_and_tensors"),
+    mistake("class_histogram", "float16 counts divided by num_classes", """
+import numpy as np
+def class_histogram(labels, num_classes=10):
+    return (np.bincount(np.asarray(labels), minlength=num_classes) / num_classes).astype(np.float16)
+""", "fractions_sum_to_one", "length_with_missing_classes", "works_with_tensors"),
 ]

@@ -1,0 +1,159 @@
+from . import alternative
+
+ALTERNATIVES = [
+    # ---------------------------------------------------------------- frechet_distance
+    alternative("frechet_distance", "the pytorch-fid recipe: sqrtm, iscomplexobj, offset fallback", """
+import numpy as np
+from scipy import linalg
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2, eps=1e-6):
+    to_np = lambda a: np.asarray(a.detach().cpu().double() if isinstance(a, torch.Tensor) else a, dtype=np.float64)
+    mu1, mu2 = np.atleast_1d(to_np(mu1)), np.atleast_1d(to_np(mu2))
+    sigma1, sigma2 = np.atleast_2d(to_np(sigma1)), np.atleast_2d(to_np(sigma2))
+    diff = mu1 - mu2
+    covmean = linalg.sqrtm(sigma1.dot(sigma2))
+    if not np.isfinite(covmean).all():
+        offset = np.eye(sigma1.shape[0]) * eps
+        covmean = linalg.sqrtm((sigma1 + offset).dot(sigma2 + offset))
+    if np.iscomplexobj(covmean):
+        covmean = covmean.real
+    tr_covmean = np.trace(covmean)
+    return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2 * tr_covmean)
+"""),
+    alternative("frechet_distance", "eigenvalues of sqrt(S1) S2 sqrt(S1) (NumPy, no sqrtm)", """
+def _as_float64(a) -> np.ndarray:
+    \"\"\"A float64 NumPy array from an array or a tensor.\"\"\"
+    if isinstance(a, torch.Tensor):
+        a = a.detach().cpu().numpy()
+    return np.asarray(a, dtype=np.float64)
+
+
+def _sqrt_psd(s: np.ndarray) -> np.ndarray:
+    \"\"\"Symmetric square root of a positive semi-definite matrix.\"\"\"
+    w, v = np.linalg.eigh(s)
+    return v @ np.diag(np.sqrt(np.maximum(w, 0.0))) @ v.T
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
+    mu1, mu2 = _as_float64(mu1).reshape(-1), _as_float64(mu2).reshape(-1)  # (F,)
+    s1, s2 = _as_float64(sigma1), _as_float64(sigma2)  # (F, F)
+    s1, s2 = s1.reshape(mu1.size, mu1.size), s2.reshape(mu2.size, mu2.size)
+    root = _sqrt_psd(s1)
+    m = root @ s2 @ root  # similar to S1 S2, symmetric PSD
+    eig = np.linalg.eigvalsh((m + m.T) / 2)
+    tr_sqrt = np.sqrt(np.clip(eig, 0, None)).sum()
+    return float(np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * tr_sqrt)
+"""),
+    alternative("frechet_distance", "torch.linalg in float64 (eigh, eigvalsh)", """
+def frechet_distance(mu1, sigma1, mu2, sigma2):
+    t = lambda a: torch.as_tensor(a).detach().to(device="cpu", dtype=torch.float64)
+    mu1, sigma1, mu2, sigma2 = t(mu1).reshape(-1), t(sigma1), t(mu2).reshape(-1), t(sigma2)
+    sigma1, sigma2 = sigma1.reshape(len(mu1), len(mu1)), sigma2.reshape(len(mu2), len(mu2))
+    w, v = torch.linalg.eigh(sigma1)
+    root = (v * w.clamp(min=0).sqrt()) @ v.T  # sigma1^(1/2)
+    middle = root @ sigma2 @ root
+    tr_covmean = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp(min=0).sqrt().sum()
+    fd = (mu1 - mu2).pow(2).sum() + torch.trace(sigma1) + torch.trace(sigma2) - 2 * tr_covmean
+    return fd.item()
+"""),
+    alternative("frechet_distance", "eigenvalues of the product S1 S2 (np.linalg.eigvals)", """
+def frechet_distance(mu1, sigma1, mu2, sigma2):
+    arrays = []
+    for a in (mu1, sigma1, mu2, sigma2):
+        if torch.is_tensor(a):
+            a = a.cpu().numpy()
+        arrays.append(np.array(a, dtype=np.float64, copy=True))
+    mu1, sigma1, mu2, sigma2 = arrays
+    eigenvalues = np.linalg.eigvals(np.atleast_2d(sigma1) @ np.atleast_2d(sigma2))  # real and >= 0 in theory
+    tr_covmean = np.sqrt(np.clip(eigenvalues.real, 0, None)).sum()
+    return float(np.linalg.norm(mu1 - mu2) ** 2 + np.trace(np.atleast_2d(sigma1)) + np.trace(np.atleast_2d(sigma2))
+                 - 2.0 * tr_covmean)
+"""),
+    # ---------------------------------------------------------------- classifier_score
+    alternative("classifier_score", "torch float64 with an eps inside the logs", """
+def classifier_score(probs, eps: float = 1e-12) -> float:
+    p = torch.as_tensor(probs).detach().cpu().double()  # (N, K)
+    py = p.mean(dim=0, keepdim=True)  # (1, K)
+    kl = (p * (torch.log(p + eps) - torch.log(py + eps))).sum(dim=1)  # (N,)
+    return torch.exp(kl.mean()).item()
+"""),
+    alternative("classifier_score", "exp(H(p(y)) - mean H(p(y|x))) with scipy.stats.entropy", """
+import scipy.stats
+
+
+def classifier_score(probs):
+    if torch.is_tensor(probs):
+        probs = probs.detach().cpu().numpy()
+    p = np.asarray(probs, dtype=np.float64)
+    marginal_entropy = scipy.stats.entropy(p.mean(axis=0))  # H(p(y)), natural log
+    conditional_entropy = scipy.stats.entropy(p, axis=1).mean()  # E_x H(p(y|x))
+    return float(np.exp(marginal_entropy - conditional_entropy))
+"""),
+    alternative("classifier_score", "NumPy with np.where masking the zeros, log-space marginal", """
+def classifier_score(probs):
+    p = probs.detach().cpu().numpy() if isinstance(probs, torch.Tensor) else probs
+    p = np.array(p, dtype=np.float64)
+    log_py = np.log(np.maximum(p.mean(axis=0), np.finfo(np.float64).tiny))  # (K,)
+    safe = np.where(p > 0, p, 1.0)
+    kl = np.where(p > 0, p * (np.log(safe) - log_py), 0.0).sum(axis=1)  # (N,)
+    return float(np.exp(np.mean(kl)))
+"""),
+    alternative("classifier_score", "torch.special.xlogy, score via math.exp", """
+import math
+
+
+def classifier_score(probs):
+    p = torch.tensor(np.asarray(probs.detach().cpu() if torch.is_tensor(probs) else probs), dtype=torch.float64)
+    marginal = p.mean(0)
+    kl = torch.special.xlogy(p, p).sum(1) - torch.special.xlogy(p, marginal.expand_as(p)).sum(1)
+    return math.exp(kl.mean().item())
+"""),
+    # ---------------------------------------------------------------- class_histogram
+    alternative("class_histogram", "torch.bincount(minlength) / numel, returns a tensor", """
+def class_histogram(labels, num_classes=10):
+    y = torch.as_tensor(labels).detach().cpu().long().flatten()
+    return torch.bincount(y, minlength=num_classes).double() / y.numel()
+"""),
+    alternative("class_histogram", "a plain loop over the labels", """
+def class_histogram(labels, num_classes: int = 10):
+    counts = [0] * num_classes
+    for y in labels:
+        counts[int(y)] += 1
+    total = sum(counts)
+    return np.array([c / total for c in counts])
+"""),
+    alternative("class_histogram", "np.unique with return_counts scattered into zeros", """
+def class_histogram(labels, num_classes=10):
+    if torch.is_tensor(labels):
+        labels = labels.cpu().numpy()
+    values, counts = np.unique(np.asarray(labels, dtype=np.int64), return_counts=True)
+    hist = np.zeros(num_classes)
+    hist[values] = counts
+    return hist / hist.sum()
+"""),
+    alternative("class_histogram", "np.histogram with integer bin edges, density=False", """
+def class_histogram(labels, num_classes=10):
+    y = np.asarray(labels.numpy() if isinstance(labels, torch.Tensor) else labels).ravel()
+    counts, _ = np.histogram(y, bins=np.arange(num_classes + 1))
+    return counts / len(y)
+"""),
+    alternative("classifier_score", "KL in bits with np.log2, score 2 ** mean (the same number)", """
+def classifier_score(probs):
+    p = np.asarray(probs.detach().cpu() if torch.is_tensor(probs) else probs, dtype=np.float64)  # (N, K)
+    py = p.mean(axis=0, keepdims=True)  # (1, K)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kl_bits = np.where(p > 0, p * (np.log2(np.where(p > 0, p, 1)) - np.log2(py)), 0).sum(axis=1)  # (N,)
+    return float(2.0 ** kl_bits.mean())
+"""),
+    alternative("class_histogram", "float32 fractions from torch (counts.float() / counts.sum())", """
+def class_histogram(labels, num_classes=10):
+    counts = torch.bincount(torch.as_tensor(labels).long(), minlength=num_classes)  # (num_classes,)
+    return counts.float() / counts.sum()
+"""),
+    alternative("class_histogram", "float32 NumPy fractions", """
+def class_histogram(labels, num_classes=10):
+    y = np.asarray(labels.cpu() if torch.is_tensor(labels) else labels)
+    return (np.bincount(y, minlength=num_classes) / len(y)).astype(np.float32)
+"""),
+]

@@ -100,6 +100,32 @@ def _large(flip: bool = False):
     return -x.flip(0) if flip else x
 
 
+def _judge_unequal(student, reference):
+    real, fake = _real(), _fake()[:UNEQUAL_FAKE]
+    r, f = real.double(), fake.double()
+    both = torch.cat([r, f])
+    targets = torch.cat([torch.full_like(r, 0.9), torch.zeros_like(f)])
+    pooled = F.binary_cross_entropy_with_logits(both, targets).item()
+    expected = number_of(reference["loss"], "the reference loss")
+    _scalar_close(student["loss"], expected, f"discriminator_loss on {B} real and {UNEQUAL_FAKE} fake logits", 1e-6, 1e-5,
+                  [(2 * pooled, "the real and fake logits were concatenated and averaged together (times 2): that "
+                                "equals mean(real) + mean(fake) only when both batches have the same size; take "
+                                "the two means separately and add them"),
+                   (pooled, "the real and fake logits were concatenated and averaged together: take the mean over the "
+                            "real batch plus the mean over the fake batch")] + _d_diagnoses(real, fake, 0.9))
+    return Verdict.passed()
+
+
+UNEQUAL_FAKE = 5  # a last, smaller batch of reals meets a full batch of fakes, or the other way round
+
+
+@check("discriminator_loss", "unequal_batch_sizes", judge=_judge_unequal,
+       hint="mean of the BCE over the real logits plus mean over the fake logits, each over its own batch "
+            "(the two batches may differ in size)")
+def d_unequal(ns, inputs):
+    return {"loss": capture(lambda: ns.discriminator_loss(_real(), _fake()[:UNEQUAL_FAKE], 0.9))}
+
+
 def _judge_large(what):
     def judge(student, reference):
         for key, expected in reference.items():

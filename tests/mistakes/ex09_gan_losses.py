@@ -2,25 +2,32 @@ from . import mistake
 
 MISTAKES = [
     # ---------------------------------------------------------------- discriminator_loss
+    mistake("discriminator_loss", "one mean over real and fake logits together, times 2", """
+def discriminator_loss(real_logits, fake_logits, real_label=1.0):
+    logits = torch.cat([real_logits, fake_logits])
+    targets = torch.cat([torch.full_like(real_logits, real_label), torch.zeros_like(fake_logits)])
+    return 2 * F.binary_cross_entropy_with_logits(logits, targets)
+""", "unequal_batch_sizes"),
     mistake("discriminator_loss", "smooths the fake targets too", """
 def discriminator_loss(real_logits, fake_logits, real_label=1.0):
     real = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, real_label))
     fake = F.binary_cross_entropy_with_logits(fake_logits, torch.full_like(fake_logits, 1 - real_label))
     return real + fake
-""", "label_smoothing_real_only"),
+""", "label_smoothing_real_only", "unequal_batch_sizes"),
     mistake("discriminator_loss", "ignores real_label", """
 def discriminator_loss(real_logits, fake_logits, real_label=1.0):
     real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
     fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
     return real + fake
-""", "label_smoothing_real_only"),
+""", "label_smoothing_real_only", "unequal_batch_sizes"),
     mistake("discriminator_loss", "sigmoid before BCE-with-logits", """
 def discriminator_loss(real_logits, fake_logits, real_label=1.0):
     real_p, fake_p = torch.sigmoid(real_logits), torch.sigmoid(fake_logits)
     real = F.binary_cross_entropy_with_logits(real_p, torch.full_like(real_p, real_label))
     fake = F.binary_cross_entropy_with_logits(fake_p, torch.zeros_like(fake_p))
     return real + fake
-""", "values", "label_smoothing_real_only", "stable_for_large_logits", "gradients"),
+""", "values", "label_smoothing_real_only", "stable_for_large_logits", "gradients",
+       "unequal_batch_sizes"),
     mistake("discriminator_loss", "probabilities with BCELoss (unstable)", """
 def discriminator_loss(real_logits, fake_logits, real_label=1.0):
     real_p, fake_p = torch.sigmoid(real_logits), torch.sigmoid(fake_logits)
@@ -33,13 +40,15 @@ def discriminator_loss(real_logits, fake_logits, real_label=1.0):
     real = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, real_label), reduction="sum")
     fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits), reduction="sum")
     return real + fake
-""", "values", "label_smoothing_real_only", "stable_for_large_logits", "gradients"),
+""", "values", "label_smoothing_real_only", "stable_for_large_logits", "gradients",
+       "unequal_batch_sizes"),
     mistake("discriminator_loss", "averages the two terms", """
 def discriminator_loss(real_logits, fake_logits, real_label=1.0):
     real = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, real_label))
     fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
     return (real + fake) / 2
-""", "values", "label_smoothing_real_only", "stable_for_large_logits", "gradients"),
+""", "values", "label_smoothing_real_only", "stable_for_large_logits", "gradients",
+       "unequal_batch_sizes"),
     mistake("discriminator_loss", "targets built on the CPU", """
 def discriminator_loss(real_logits, fake_logits, real_label=1.0):
     real_t = torch.ones(real_logits.shape, dtype=real_logits.dtype) * real_label

@@ -66,6 +66,10 @@ def normal_draws(eps, what: str, mean_tol: float = MEAN_TOL, std_tol: float = ST
 def _judge_explicit_eps(student, reference):
     mu, logvar, eps = (reference[k].double() for k in ("mu", "logvar", "eps"))
     z = tensor_of(student["z"], "z")
+    if student.get("eps_changed"):
+        raise Mismatch("reparameterize changed the eps it was given in place (eps.mul_(...), eps *= ...): the caller's "
+                       "noise must stay as it was (a fixed noise batch is reused for every sample grid); return a new "
+                       "tensor, z = mu + std * eps")
     if tuple(z.shape) != tuple(mu.shape):
         raise Mismatch(f"z has shape {tuple(z.shape)}, expected {tuple(mu.shape)} (the shape of mu)")
     z = z.double()
@@ -91,8 +95,9 @@ def _judge_explicit_eps(student, reference):
        hint="z = mu + exp(0.5 * logvar) * eps, using eps when it is given")
 def explicit_eps(ns, inputs):
     mu, logvar, eps = _inputs(1)
-    return {"z": capture(lambda: ns.reparameterize(mu.clone(), logvar.clone(), eps.clone())),
-            "mu": mu, "logvar": logvar, "eps": eps}
+    given = eps.clone()
+    z = capture(lambda: ns.reparameterize(mu.clone(), logvar.clone(), given))
+    return {"z": z, "eps_changed": not torch.equal(given, eps), "mu": mu, "logvar": logvar, "eps": eps}
 
 
 # ---------------------------------------------------------------- statistics of fresh draws

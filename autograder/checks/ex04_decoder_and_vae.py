@@ -3,9 +3,10 @@
 Decoder: shapes, the layers (reference weights must fit), outputs with the reference weights
 loaded (logits, not probabilities), dtype and device.
 
-VAE: checked apart from the student's Decoder. Forward hooks replace what ``.encoder`` returns
-by a known ``(mu, logvar)`` and what ``.decoder`` returns by a known function of its input, and
-record the ``z`` the decoder receives; so ``forward`` and ``sample`` are judged on their own
+VAE: checked apart from the student's Decoder. Stand-in ``forward`` methods, set on the
+``.encoder`` and ``.decoder`` instances, make the encoder return a known ``(mu, logvar)`` and the
+decoder a known function of its input (called as a module or through ``.forward``), and record
+the ``z`` the decoder receives; so ``forward`` and ``sample`` are judged on their own
 logic (sampling statistics, order of the outputs, sigmoid) whatever the attribute names inside.
 ``forward`` samples z in eval mode too (the test metric is the negative ELBO with z sampled, computed
 after ``model.eval()``); ``sample`` leaves a model in train mode in train mode.
@@ -147,28 +148,28 @@ def structure(ns, inputs):
             "latent_6": capture(lambda: _observe_structure(ns, LATENT))}
 
 
-# ---------------------------------------------------------------- VAE: hooks that isolate forward and sample
+# ---------------------------------------------------------------- VAE: stand-ins that isolate forward and sample
 def stub_logits(z: torch.Tensor) -> torch.Tensor:
-    """What the hooked decoder returns: a known function of z, constant over the 28x28 pixels."""
+    """What the stand-in decoder returns: a known function of z, constant over the 28x28 pixels."""
     return (0.5 * z.sum(dim=1)).reshape(-1, 1, 1, 1).expand(-1, 1, 28, 28)
 
 
-def _hook_decoder(model, record: dict) -> None:
-    def before(module, args, kwargs):
+def _stub_decoder(model, record: dict) -> None:
+    """``model.decoder`` returns ``stub_logits(z)`` and records ``z``. The instance's ``forward`` is replaced (not a
+    hook), so ``self.decoder(z)`` and ``self.decoder.forward(z)`` are caught alike; its layers stay in place."""
+
+    def forward(*args, **kwargs):
         z = args[0] if args else next(iter(kwargs.values()))
         record["z"] = z.detach().clone()
         record["calls"] = record.get("calls", 0) + 1
-
-    def after(module, args, kwargs, output):
-        z = args[0] if args else next(iter(kwargs.values()))
         return stub_logits(z)
 
-    model.decoder.register_forward_pre_hook(before, with_kwargs=True)
-    model.decoder.register_forward_hook(after, with_kwargs=True)
+    model.decoder.forward = forward
 
 
-def _hook_encoder(model, mu: torch.Tensor, logvar: torch.Tensor) -> None:
-    model.encoder.register_forward_hook(lambda module, args, output: (mu.clone(), logvar.clone()))
+def _stub_encoder(model, mu: torch.Tensor, logvar: torch.Tensor) -> None:
+    """``model.encoder`` returns the fixed ``(mu, logvar)``, whether called as a module or through ``.forward``."""
+    model.encoder.forward = lambda *args, **kwargs: (mu.clone(), logvar.clone())
 
 
 def _fixed_posterior(batch: int):
@@ -189,8 +190,8 @@ def _forward_probe(ns, train: bool = True, batch: int = DRAWS):
     model.train(train)
     mu, logvar = _fixed_posterior(batch)
     record: dict = {}
-    _hook_encoder(model, mu, logvar)
-    _hook_decoder(model, record)
+    _stub_encoder(model, mu, logvar)
+    _stub_decoder(model, record)
     x = torch.rand(batch, 1, 28, 28, generator=torch.Generator().manual_seed(6))
     torch.manual_seed(7)
     with torch.no_grad():
@@ -228,7 +229,7 @@ def _judge_forward(student, reference):
                            "return (x_logits, mu, logvar) with mu, logvar = self.encoder(x)")
     z = seen["z"]
     if z is None:
-        raise Mismatch("forward never called self.decoder: decode z with self.decoder(z) (the module call, not .forward)")
+        raise Mismatch("forward never called self.decoder: decode z with self.decoder(z)")
     z = tensor_of(z, "the z given to the decoder").double()
     if tuple(z.shape) != tuple(mu.shape):
         raise Mismatch(f"the z given to the decoder has shape {tuple(z.shape)}, expected {tuple(mu.shape)}")
@@ -241,13 +242,71 @@ def _judge_forward(student, reference):
             raise Mismatch("forward applies sigmoid to the decoder's output: return the logits, as the decoder gives them")
         raise Mismatch("the x_logits returned by forward are not what self.decoder(z) returned: return the decoder "
                        "output unchanged")
+    _judge_gradients(student["gradients"], reference["gradients"])
+    on_meta = student["meta"]
+    if raised(on_meta):
+        raise Mismatch(f"with the model and a batch on the meta device, forward raised {raised(on_meta)}: a tensor was "
+                       "created on the CPU; draw eps like mu (torch.randn_like(mu)) or call reparameterize(mu, logvar)")
+    on_meta = sequence_of(on_meta, "VAE.forward on the meta device", 3)
+    if not all(isinstance(v, MetaTensor) for v in on_meta):
+        raise Mismatch(f"with the model and a batch on the meta device, forward returned {describe(on_meta)}, "
+                       "not three tensors on that device")
     return Verdict.passed()
+
+
+DETACHED = ("no torch.no_grad(), .detach() or .data around reparameterize: the reparameterization trick is what lets "
+            "the reconstruction loss train the encoder")
+
+
+def _judge_gradients(seen, reference) -> None:
+    """sum(x_logits) = 392 * sum(z) with the stand-in decoder: mu.grad = 392 and logvar.grad = 196 * (z - mu)."""
+    if raised(seen):
+        error = raised(seen)
+        if "does not require grad" in error:
+            raise Mismatch("x_logits from forward is not connected to mu and logvar (backward raised "
+                           f"{error}): z must stay in the graph, " + DETACHED)
+        raise Mismatch(f"backward from the x_logits of forward raised {error}")
+    mu = reference["mu"].double()
+    if seen["mu_grad"] is None or seen["logvar_grad"] is None:
+        missing = " and ".join(n for n in ("mu", "logvar") if seen[f"{n}_grad"] is None)
+        raise Mismatch(f"no gradient reached {missing} through the z given to the decoder: " + DETACHED)
+    z = tensor_of(seen["z"], "the z given to the decoder").double()
+    mu_grad = tensor_of(seen["mu_grad"], "mu.grad").double()
+    logvar_grad = tensor_of(seen["logvar_grad"], "logvar.grad").double()
+    if tuple(z.shape) != tuple(mu.shape) or tuple(mu_grad.shape) != tuple(mu.shape) \
+            or tuple(logvar_grad.shape) != tuple(mu.shape):
+        raise Mismatch(f"with a batch of {mu.shape[0]}, z or the gradients of mu and logvar have the wrong shape")
+    upstream = 0.5 * 28 * 28  # d sum(stub_logits(z)) / dz
+    if not torch.allclose(mu_grad, torch.full_like(mu_grad, upstream), atol=1e-3, rtol=1e-5) or \
+            not torch.allclose(logvar_grad, 0.5 * upstream * (z - mu), atol=1e-2, rtol=1e-4):
+        raise Mismatch("the gradients that mu and logvar receive through z differ from those of "
+                       "z = mu + exp(0.5 * logvar) * eps (dz/dmu = 1, dz/dlogvar = (z - mu) / 2): " + DETACHED)
+
+
+def _gradient_probe(ns, batch: int = 8):
+    """Backward from sum(x_logits) of forward in train mode; the gradients reaching the encoder's mu and logvar."""
+    model = ns.VAE()
+    model.train()
+    mu, logvar = (t.clone().requires_grad_(True) for t in _fixed_posterior(batch))
+    record: dict = {}
+    _stub_encoder(model, mu, logvar)
+    _stub_decoder(model, record)
+    torch.manual_seed(9)
+    with torch.enable_grad():
+        out = model(torch.rand(batch, 1, 28, 28, generator=torch.Generator().manual_seed(10)))
+        x_logits = out[0] if isinstance(out, (tuple, list)) else out
+        x_logits.sum().backward()
+    return {"z": record.get("z"), "mu_grad": mu.grad, "logvar_grad": logvar.grad, "mu": mu.detach()}
 
 
 @check("VAE", "forward_samples_z", weight=1.5, judge=_judge_forward,
        hint="mu, logvar = self.encoder(x); z = reparameterize(mu, logvar); return self.decoder(z), mu, logvar")
 def forward_samples_z(ns, inputs):
-    return {"run": capture(lambda: _forward_probe(ns))}
+    meta = torch.empty(2, 1, 28, 28, device="meta")  # a CPU-made eps shows here, as it would on a GPU
+    with distributions_unvalidated():
+        on_meta = capture(lambda: ns.VAE().to("meta")(meta))
+    return {"run": capture(lambda: _forward_probe(ns)), "gradients": capture(lambda: _gradient_probe(ns)),
+            "meta": on_meta}
 
 
 def _judge_forward_eval(student, reference):
@@ -283,10 +342,14 @@ def forward_samples_z_in_eval(ns, inputs):
 def _sample_probe(ns):
     model = ns.VAE()
     record: dict = {}
-    _hook_decoder(model, record)
+    _stub_decoder(model, record)
     torch.manual_seed(8)
     images = model.sample(DRAWS)
-    return {"images": _head(images), "z": record.get("z")}
+    small, small_record = ns.VAE(latent_dim=LATENT), {}
+    _stub_decoder(small, small_record)
+    small_images = capture(lambda: small.sample(4))
+    return {"images": _head(images), "z": record.get("z"),
+            "small": {"images": _head(small_images), "z": small_record.get("z")}}
 
 
 def _judge_sample(student, reference):
@@ -295,18 +358,29 @@ def _judge_sample(student, reference):
         raise Mismatch(f"VAE().sample({DRAWS}) raised {raised(seen)}")
     z = seen["z"]
     if z is None:
-        raise Mismatch("sample never called self.decoder: decode z ~ N(0, I) with self.decoder(z) (the module call, not .forward)")
+        raise Mismatch("sample never called self.decoder: decode z ~ N(0, I) with self.decoder(z)")
     z = tensor_of(z, "the z given to the decoder by sample")
     if tuple(z.shape) != (DRAWS, 32):
         raise Mismatch(f"sample({DRAWS}) gave the decoder z of shape {tuple(z.shape)}, expected ({DRAWS}, latent_dim=32)")
     normal_draws(z.double(), "z drawn by sample (should be N(0, I))", mean_tol=MEAN_TOL, std_tol=STD_TOL, corr_tol=None)
     head = _images_head(seen["images"], f"sample({DRAWS})", DRAWS)
     logits = stub_logits(z.double()).flatten(1)[:, :3]
-    if torch.allclose(head, torch.sigmoid(logits), atol=1e-5, rtol=1e-5):
-        return Verdict.passed()
-    if torch.allclose(head, logits, atol=1e-3, rtol=1e-5):
-        raise Mismatch("sample returns the decoder's logits: return images torch.sigmoid(logits) in [0, 1]")
-    raise Mismatch("the images returned by sample are not torch.sigmoid(self.decoder(z)) (tolerance 1e-5)")
+    if not torch.allclose(head, torch.sigmoid(logits), atol=1e-5, rtol=1e-5):
+        if torch.allclose(head, logits, atol=1e-3, rtol=1e-5):
+            raise Mismatch("sample returns the decoder's logits: return images torch.sigmoid(logits) in [0, 1]")
+        raise Mismatch("the images returned by sample are not torch.sigmoid(self.decoder(z)) (tolerance 1e-5)")
+    small = seen["small"]
+    call = f"VAE(latent_dim={LATENT}).sample(4)"
+    if raised(small["images"]):
+        raise Mismatch(f"{call} raised {raised(small['images'])}: draw z with the VAE's latent_dim")
+    if small["z"] is None:
+        raise Mismatch(f"{call} never called self.decoder")
+    z_small = tensor_of(small["z"], f"the z given to the decoder by {call}")
+    if tuple(z_small.shape) != (4, LATENT):
+        raise Mismatch(f"{call} gave the decoder z of shape {tuple(z_small.shape)}, expected (4, {LATENT}): draw z "
+                       "with the latent_dim given to the constructor (self.latent_dim), not a fixed 32")
+    _images_head(small["images"], call, 4)
+    return Verdict.passed()
 
 
 @check("VAE", "sample_images", weight=1.5, judge=_judge_sample,

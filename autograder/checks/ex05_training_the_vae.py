@@ -259,6 +259,14 @@ def _metrics(value, what: str) -> dict:
     return {k: number_of(value[k], k) for k in ("neg_elbo", "recon", "kl")}
 
 
+def _evaluate(ns, model, batches) -> tuple:
+    """``vae_evaluate(model, batches)`` called with gradients on, as from a training loop; returns its output and
+    whether it left them switched off. The caller's mode is put back either way, so no later check inherits it."""
+    with torch.enable_grad():
+        out = capture(lambda: ns.vae_evaluate(model, batches))
+        return out, not torch.is_grad_enabled()
+
+
 def _as_plain(value):
     """Python floats (also NumPy's, a float subclass) travel as floats; anything else as it is."""
     if isinstance(value, dict):
@@ -292,7 +300,7 @@ def _uneven_batches():
             "of images; batches may be a generator, so loop over it once")
 def values(ns, inputs):
     model = TinyVAE(seed=5)
-    return {"metrics": _as_plain(capture(lambda: ns.vae_evaluate(model, _uneven_batches())))}
+    return {"metrics": _as_plain(_evaluate(ns, model, _uneven_batches())[0])}
 
 
 def _judge_sampled(student, reference):
@@ -317,7 +325,7 @@ def samples_z(ns, inputs):
     model = TinyVAE(latent_dim=8, log_sigma2=0.0, decoder_scale=3.0, seed=6)
     batches = [_images(128, 10 + i, binary=True) for i in range(4)]
     torch.manual_seed(13)
-    metrics = _as_plain(capture(lambda: ns.vae_evaluate(model, batches)))
+    metrics = _as_plain(_evaluate(ns, model, batches)[0])
     with torch.no_grad():
         x = torch.cat(batches)
         mu, _ = model.encoder(x)
@@ -334,14 +342,18 @@ def _judge_no_grad(student, reference):
     if any(grad for _, grad in seen["log"]):
         raise Mismatch("the model ran with gradients being recorded: wrap the loop in torch.no_grad() "
                        "(evaluation needs no graph, and building one wastes memory)")
+    if seen["grad_switched_off"]:
+        raise Mismatch("vae_evaluate left gradient recording switched off for the caller (torch.set_grad_enabled(False) "
+                       "or torch.no_grad().__enter__() without a way back): the next training step could not "
+                       "backpropagate; use the context manager, with torch.no_grad(): ...")
     return Verdict.passed()
 
 
 @check("vae_evaluate", "no_grad", weight=0.75, judge=_judge_no_grad, hint="with torch.no_grad(): around the evaluation loop")
 def no_grad(ns, inputs):
     model = TinyVAE(seed=7)
-    out = capture(lambda: ns.vae_evaluate(model, [_images(6, 20), _images(3, 21)]))
-    return {"run": out if raised(out) else {"log": list(model.log)}}
+    out, switched_off = _evaluate(ns, model, [_images(6, 20), _images(3, 21)])
+    return {"run": out if raised(out) else {"log": list(model.log), "grad_switched_off": switched_off}}
 
 
 def _judge_modes(student, reference):
@@ -366,7 +378,7 @@ def _judge_modes(student, reference):
 def _mode_run(ns, start_training: bool):
     model = TinyVAE(seed=8)
     model.train(start_training)
-    out = capture(lambda: ns.vae_evaluate(model, [_images(5, 22)]))
+    out = _evaluate(ns, model, [_images(5, 22)])[0]
     if raised(out):
         return out
     return {"log": list(model.log), "after": [m.training for m in model.modules()]}
@@ -397,7 +409,7 @@ def _judge_floats(student, reference):
        hint="return plain Python floats (t.item()), ready for printing and JSON")
 def returns_floats(ns, inputs):
     model = TinyVAE(seed=9)
-    return {"metrics": _as_plain(capture(lambda: ns.vae_evaluate(model, [_images(4, 23)])))}
+    return {"metrics": _as_plain(_evaluate(ns, model, [_images(4, 23)])[0])}
 
 
 # ---------------------------------------------------------------- interpolate_latents
@@ -460,6 +472,13 @@ def _judge_path_dtype(student, reference):
     got = tensor_of(got, "the path of float64 codes")
     if got.dtype != torch.float64:
         raise Mismatch(f"with float64 codes the path is {got.dtype}: create t with dtype=z1.dtype")
+    half = student["float16"]
+    if raised(half):
+        raise Mismatch(f"with float16 codes the call raised {raised(half)}")
+    half = tensor_of(half, "the path of float16 codes")
+    if half.dtype != torch.float16:
+        raise Mismatch(f"with float16 codes the path is {half.dtype}: t was made in another dtype (torch.linspace "
+                       "without dtype=) and type promotion changed the result's; create t with dtype=z1.dtype")
     meta = student["meta"]
     if raised(meta):
         raise Mismatch(f"with codes on the meta device the call raised {raised(meta)}: create t on the codes' device "
@@ -474,5 +493,7 @@ def _judge_path_dtype(student, reference):
 def path_keeps_dtype_and_device(ns, inputs):
     z1, z2 = _ends(3, 3, torch.float64)
     meta = torch.empty(3, device="meta")
+    half1, half2 = (z.half() for z in _ends(4, 3))  # float64 hides a float32 t (promotion keeps float64)
     return {"float64": capture(lambda: ns.interpolate_latents(z1, z2, 7)),
+            "float16": capture(lambda: ns.interpolate_latents(half1, half2, 5)),
             "meta": capture(lambda: ns.interpolate_latents(meta, meta.clone(), 4))}

@@ -79,4 +79,13 @@ MISTAKES = [
         h = torch.relu(self.conv2(torch.relu(self.conv1(x)))).flatten(1)
         return self.fc_mu(h), self.fc_logvar(h)
 """), "keeps_dtype_and_device"),
+    mistake("Encoder", "one fused Linear(392, 2 * latent_dim) head, chunked (not the fixed two heads)", _encoder("""
+        self.conv1 = nn.Conv2d(1, 16, 3, stride=2, padding=1)
+        self.conv2 = nn.Conv2d(16, 8, 3, stride=2, padding=1)
+        self.heads = nn.Linear(392, 2 * latent_dim)
+""", """
+        h = torch.relu(self.conv2(torch.relu(self.conv1(x)))).flatten(1)
+        mu, logvar = self.heads(h).chunk(2, dim=1)
+        return mu, logvar
+"""), "architecture", "reference_outputs"),
 ]

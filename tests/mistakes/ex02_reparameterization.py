@@ -80,4 +80,11 @@ def reparameterize(mu, logvar, eps=None):
         eps = torch.randn(mu.shape)
     return mu + torch.exp(0.5 * logvar) * eps
 """, "keeps_dtype_and_device"),
+    mistake("reparameterize", "writes z into the given eps in place (eps.mul_(std).add_(mu))", """
+import torch
+def reparameterize(mu, logvar, eps=None):
+    if eps is None:
+        eps = torch.randn_like(mu)
+    return eps.mul_(torch.exp(0.5 * logvar)).add_(mu)
+""", "explicit_eps"),
 ]

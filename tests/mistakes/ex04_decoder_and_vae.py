@@ -142,4 +142,24 @@ MISTAKES = [
         device = next(self.parameters()).device if device is None else device
         return torch.sigmoid(self.decoder.eval()(torch.randn(n, self.latent_dim, device=device)))
 """), "sample_keeps_train_mode"),
+    mistake("VAE", "sample hard-codes a latent size of 32", _vae(sample="""
+        device = next(self.parameters()).device if device is None else device
+        return torch.sigmoid(self.decoder(torch.randn(n, 32, device=device)))
+"""), "sample_images"),
+    mistake("VAE", "z drawn under torch.no_grad() in forward (the encoder gets no reconstruction gradient)", _vae(forward="""
+        mu, logvar = self.encoder(x)
+        with torch.no_grad():
+            z = reparameterize(mu, logvar)
+        return self.decoder(z), mu, logvar
+"""), "forward_samples_z"),
+    mistake("VAE", "z detached before decoding", _vae(forward="""
+        mu, logvar = self.encoder(x)
+        z = reparameterize(mu, logvar).detach()
+        return self.decoder(z), mu, logvar
+"""), "forward_samples_z"),
+    mistake("VAE", "forward draws eps on the CPU (torch.randn(mu.shape))", _vae(forward="""
+        mu, logvar = self.encoder(x)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape)
+        return self.decoder(z), mu, logvar
+"""), "forward_samples_z"),
 ]

@@ -195,6 +195,21 @@ def vae_evaluate(model, batches):
     model.train(was_training)
     return {"neg_elbo": (recon + kl) / n, "recon": recon / n, "kl": kl / n}
 """, "returns_floats"),
+    mistake("vae_evaluate", "torch.set_grad_enabled(False) and never back", """
+import torch
+def vae_evaluate(model, batches):
+    was_training = model.training
+    model.eval()
+    torch.set_grad_enabled(False)
+    recon, kl, n = 0.0, 0.0, 0
+    for x in batches:
+        x_logits, mu, logvar = model(x)
+        recon += reconstruction_loss(x_logits, x).sum().item()
+        kl += kl_divergence(mu, logvar).sum().item()
+        n += x.shape[0]
+    model.train(was_training)
+    return {"neg_elbo": (recon + kl) / n, "recon": recon / n, "kl": kl / n}
+""", "no_grad"),
     # ---------------------------------------------------------------- interpolate_latents
     mistake("interpolate_latents", "leaves out the last point (arange / steps)", """
 import torch
@@ -231,6 +246,12 @@ def interpolate_latents(z1, z2, steps):
 import torch
 def interpolate_latents(z1, z2, steps):
     t = torch.linspace(0, 1, steps).unsqueeze(1)
+    return (1 - t) * z1 + t * z2
+""", "keeps_dtype_and_device"),
+    mistake("interpolate_latents", "t on the codes' device but without dtype= (float32 t promotes float16 codes)", """
+import torch
+def interpolate_latents(z1, z2, steps):
+    t = torch.linspace(0, 1, steps, device=z1.device).unsqueeze(1)
     return (1 - t) * z1 + t * z2
 """, "keeps_dtype_and_device"),
 ]

@@ -56,3 +56,38 @@ def test_readme_opens_with_the_two_commands_and_ci_calls_make_test():
     assert "make test" in (REPO / ".ci" / "run").read_text()
     makefile = (REPO / "Makefile").read_text()
     assert re.search(r"^test:", makefile, re.M) and re.search(r"^demo:", makefile, re.M)
+
+
+GIVEN = re.compile(r"^# --- given: reference code from (\d\d_\w+) \(read-only\) ---$", re.M)
+
+
+def _given_definitions():
+    """(notebook, slug, name, node) for each def/class in a setup cell's "given: reference code" block."""
+    import ast
+
+    for path in NOTEBOOKS:
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            if cell["cell_type"] != "code":
+                continue
+            parts = GIVEN.split("".join(cell["source"]))
+            for slug, block in zip(parts[1::2], parts[2::2]):
+                for node in ast.parse(block).body:
+                    if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                        yield path.relative_to(REPO), slug, node.name, node
+
+
+def test_given_reference_code_matches_the_reference():
+    """Code given from earlier notebooks (one mistake costs points once) is the reference itself, not a
+    drifted copy: same syntax tree as the solution's definition (comments and markers aside)."""
+    import ast
+
+    from vaegan.notebooks import source_of
+
+    drifted, seen = [], 0
+    for where, slug, name, node in _given_definitions():
+        seen += 1
+        reference = next(n for n in ast.parse(source_of(slug, name)).body if getattr(n, "name", None) == name)
+        if ast.dump(reference) != ast.dump(node):
+            drifted.append(f"{where}: {name} differs from solutions/{slug}.ipynb")
+    assert seen >= 10, "no given blocks found: has the marker changed?"
+    assert not drifted, drifted

@@ -488,3 +488,115 @@ def test_centre_of_mass_spread_measures_how_far_digits_wander():
     expected = torch.tensor([10.0, 18.0, 14.0, 14.0]).std().item()
     assert rows == pytest.approx(expected, abs=1e-3) and cols == pytest.approx(expected, abs=1e-3)
     assert bench.centre_of_mass_spread(dots[[0, 0, 0]]) == [0.0, 0.0]
+
+
+# ---------------------------------------------------------------- honest submissions the grader must not fail
+@pytest.mark.parametrize("where", ["runs/vae_final", "runs/vae/vae", "capstone/runs/vae", "capstone_vae"])
+def test_run_folder_renamed_nested_or_under_a_zip_top_folder_is_found(vae_run, tmp_path, where):
+    """A run folder renamed, copied one level too deep (cp -r into an existing runs/vae) or extracted from a
+    zip with a top folder is still the student's only run: graded where it is, with a note."""
+    notebook = submission(tmp_path / "student", VAE_SLUG)
+    shutil.copytree(vae_run.parent / "runs" / "vae", notebook.parent / where)
+    results = grade_capstone(notebook, VAE_SLUG)
+    assert total(results) == total(grade_capstone(vae_run, VAE_SLUG)) > 0
+    assert f"found at {where}/" in results[0].message and "runs/vae/" in results[0].message
+
+
+def test_several_or_other_students_run_folders_are_never_guessed(vae_run, gan_run, tmp_path):
+    notebook = submission(tmp_path / "two_runs", VAE_SLUG)
+    for name in ("vae_beta4", "vae_long"):
+        shutil.copytree(vae_run.parent / "runs" / "vae", notebook.parent / "runs" / name)
+    results = grade_capstone(notebook, VAE_SLUG)
+    assert total(results) == 0
+    assert all("runs/vae_beta4/" in r.message and "runs/vae_long/" in r.message for r in results)
+    # one folder holding several students' notebooks: a run below it may be anyone's
+    shared = tmp_path / "shared"
+    alice = make_notebook(shared / f"alice_{VAE_SLUG}.ipynb", [("markdown", "# a", None)],
+                          {"course": {"exercise": VAE_SLUG, "kind": "exercise"}})
+    shutil.copy(alice, shared / f"bob_{VAE_SLUG}.ipynb")
+    shutil.copytree(vae_run.parent / "runs" / "vae", shared / "bob" / "runs" / "vae")
+    results = grade_capstone(alice, VAE_SLUG)
+    assert total(results) == 0 and "no run folder" in results[0].message
+    # a GAN run is not the VAE's run folder
+    notebook = submission(tmp_path / "gan_only", VAE_SLUG)
+    shutil.copytree(gan_run.parent / "runs" / "gan", notebook.parent / "runs" / "gan")
+    assert total(grade_capstone(notebook, VAE_SLUG)) == 0
+
+
+def _prefixed(state, prefix):
+    return {prefix + k: v for k, v in state.items()}
+
+
+VAE_SAVES = {  # how honest code saves a state_dict, besides the engine's torch.save(model.state_dict())
+    "tutorial_checkpoint": lambda sd: {"epoch": 3, "model_state_dict": sd, "loss": 101.0,
+                                       "optimizer_state_dict": {"state": {}, "param_groups": [{"lr": 1e-3}]}},
+    "averaged_model": lambda sd: {"n_averaged": torch.tensor(30), **_prefixed(sd, "module.")},  # swa_utils EMA
+    "course_ema": lambda sd: {"decay": 0.999, "updates": 30, "average": sd},  # vaegan.train.ema.WeightAverage
+    "data_parallel": lambda sd: _prefixed(sd, "module."),
+    "compiled": lambda sd: _prefixed(sd, "_orig_mod."),
+    "half": lambda sd: {k: v.half() for k, v in sd.items()},
+    "bfloat16": lambda sd: {k: v.bfloat16() for k, v in sd.items()},
+}
+
+
+@pytest.mark.parametrize("save", list(VAE_SAVES))
+def test_weights_saved_by_other_honest_code_paths_load(vae_run, tmp_path, save):
+    notebook = copy_submission(vae_run, tmp_path / save)
+    weights = notebook.parent / "runs" / "vae" / "vae.pt"
+    torch.save(VAE_SAVES[save](torch.load(weights, weights_only=True)), weights)
+    got, honest = by_name(grade_capstone(notebook, VAE_SLUG)), by_name(grade_capstone(vae_run, VAE_SLUG))
+    assert got["weights.load"].score == 1.0, got["weights.load"].message
+    assert got["neg_elbo.band"].message == honest["neg_elbo.band"].message
+
+
+def test_gan_weights_in_one_checkpoint_dict_or_without_batch_counters_load(gan_run, tmp_path):
+    notebook = copy_submission(gan_run, tmp_path / "gan_dicts")
+    run = notebook.parent / "runs" / "gan"
+    G, D = (torch.load(run / name, weights_only=True) for name in ("generator.pt", "discriminator.pt"))
+    # both models in generator.pt (the discriminator first), DCGAN-tutorial names; D without num_batches_tracked
+    torch.save({"epoch": 1, "netD": D, "netG": G, "optG": {"state": {}, "param_groups": []}}, run / "generator.pt")
+    torch.save({k: v for k, v in D.items() if not k.endswith("num_batches_tracked")}, run / "discriminator.pt")
+    got = by_name(grade_capstone(notebook, GAN_SLUG))
+    assert got["weights.load"].score == 1.0, got["weights.load"].message
+    assert "generator.pt['netG']" in got["weights.load"].message
+    honest = by_name(grade_capstone(gan_run, GAN_SLUG))
+    assert got["samples.diversity"].message == honest["samples.diversity"].message
+
+
+def test_gan_messages_name_the_band_schedule_and_why_a_short_run_falls_short(gan_run):
+    got = by_name(grade_capstone(gan_run, GAN_SLUG))
+    for name in ("samples.diversity", "samples.realism", "samples.class_coverage"):
+        assert "9,300-step schedule on the offline MNIST split" in got[name].message, got[name].message
+    assert "the run trained 10 steps: train the full 9,300-step schedule" in got["samples.realism"].message
+
+
+def test_a_fast_mode_claim_is_not_called_inconsistent(gan_run, tmp_path):
+    """COURSE_FAST=1 scores samples with a tiny evaluator: its FD is on another scale, not a false claim."""
+    notebook = copy_submission(gan_run, tmp_path / "fast_claim")
+    path = notebook.parent / "runs" / "gan" / "metrics.json"
+    metrics = json.loads(path.read_text())
+    if not isinstance(metrics.get("quality"), dict) or "fd" not in metrics["quality"]:
+        pytest.skip("this engine writes no classifier figures to metrics.json")
+    metrics["quality"].update(fd=5.0, samples=500, evaluator={**metrics["quality"]["evaluator"], "fast": True})
+    path.write_text(json.dumps(metrics))
+    got = by_name(grade_capstone(notebook, GAN_SLUG))
+    if not got["samples.classifier"].max_score:
+        pytest.skip("the classifier metrics are not available here")
+    assert got["metrics_json.consistent"].score == got["metrics_json.consistent"].max_score
+    assert "not compared" in got["metrics_json.consistent"].message
+
+
+def test_another_dataset_and_missing_files_say_what_to_do(vae_run, tmp_path):
+    notebook = copy_submission(vae_run, tmp_path / "fashion")
+    run = notebook.parent / "runs" / "vae"
+    metrics = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps(metrics | {"dataset": "fashion-mnist", "neg_elbo": 250.0}))
+    got = by_name(grade_capstone(notebook, VAE_SLUG))
+    assert "trained on fashion-mnist" in got["neg_elbo.band"].message and "--data mnist" in got["neg_elbo.band"].message
+    assert got["metrics_json.consistent"].score == got["metrics_json.consistent"].max_score  # another test set
+    (run / "metrics.json").unlink()
+    (run / "VAE_output.png").unlink()
+    got = by_name(grade_capstone(notebook, VAE_SLUG))
+    for name, missing in (("metrics_json.consistent", "metrics.json"), ("loss_plot.saved", "VAE_output.png")):
+        assert got[name].score == 0 and f"{missing} is missing" in got[name].message
+        assert "whole run folder" in got[name].message and "--resume" in got[name].message

@@ -45,6 +45,30 @@ def describe_exception(err: BaseException) -> tuple[str, str]:
     return "error", f"raised {err.__class__.__name__}{': ' + text if text else ''}{_where(err)}"
 
 
+def annotate_captured(outputs, note_for, depth: int = 0):
+    """``outputs`` with the loader's note added to each ``{"raised": "NameError: ..."}`` that ``capture`` recorded.
+
+    A probe that captures the error (instead of letting it escape) would otherwise lose the note that says
+    why the name is missing (a statement the grader skipped, a self-check cell it never runs). Only plain
+    dicts, lists and tuples the check built are walked; anything else is left as it is.
+    """
+    if depth > 6:
+        return outputs
+    kind = type(outputs)
+    if kind is dict:
+        text = outputs.get("raised") if len(outputs) == 1 else None
+        if type(text) is str:
+            if text.startswith("NameError"):
+                note = note_for(text.split(": ", 1)[-1])
+                if note and note not in text:
+                    return {"raised": text + note}
+            return outputs
+        return {key: annotate_captured(value, note_for, depth + 1) for key, value in outputs.items()}
+    if kind in (list, tuple):
+        return kind(annotate_captured(value, note_for, depth + 1) for value in outputs)
+    return outputs
+
+
 class Tampered(Exception):
     """Student code replaced part of the grader or of a library while a check ran."""
 
@@ -120,6 +144,11 @@ def run_job(job: dict, channel: Channel) -> None:
                 raise Tampered(changed)
             if not isinstance(outputs, dict):
                 raise TypeError("probe must return a dict")
+            if not reference_mode:
+                try:
+                    outputs = annotate_captured(outputs, loaded.note_for)
+                except Exception:  # noqa: BLE001 - a note must never cost the result
+                    pass
             event = {"event": "result", "id": check_id, "status": "ok", "outputs": encode(outputs)}
             if reference_mode:
                 event["inputs"] = inputs_plain

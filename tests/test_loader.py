@@ -324,3 +324,152 @@ def test_magics_are_dropped_only_where_a_statement_starts(notebook_factory):
     assert loaded.module.count_parameters(frozen) == 6, "the != False condition must survive"
     assert loaded.module.to_tanh_range(1.0) == 1.0 and "% of the range" in loaded.module.to_tanh_range.__doc__
     assert loaded.module.from_tanh_range(0.5) == 0.75
+
+
+# ---------------------------------------------------------------- notebooks saved or written unusually
+def test_a_byte_order_mark_does_not_cost_the_notebook(notebook_factory):
+    nb = notebook_factory("00_setup_and_data.ipynb", [("code", "def to_tanh_range(x):\n    return 2 * x - 1",
+                                                       answer("to_tanh_range"))], META)
+    nb.write_bytes(b"\xef\xbb\xbf" + nb.read_bytes())  # Windows editors and PowerShell write one
+    loaded = load_notebook(nb)
+    assert not loaded.errors and loaded.module.to_tanh_range(1) == 1
+
+
+def test_unusual_line_separators_inside_comments_and_strings_are_kept(notebook_factory):
+    """U+2028 (pasted from a web page) or a form feed is not a line end for Python: the cell must not be re-split."""
+    nb = notebook_factory("a.ipynb", [
+        ("code", "# from the docs:\u2028 x = 2x - 1\ndef to_tanh_range(x):\n    '''Maps [0, 1]\x0cto [-1, 1].'''\n"
+                 "    return 2 * x - 1\nSEP = 'a\x1cb\u2028c'\n", answer("to_tanh_range")),
+        ("code", "%matplotlib inline\n# section\x0c\ndef from_tanh_range(x):\n    return (x + 1) / 2",
+         answer("from_tanh_range")),
+    ], META)
+    loaded = load_notebook(nb)
+    assert not loaded.errors, loaded.errors
+    assert loaded.module.to_tanh_range(1) == 1 and loaded.module.SEP == "a\x1cb\u2028c"
+    assert "\x0c" in loaded.module.to_tanh_range.__doc__ and loaded.module.from_tanh_range(1) == 1
+
+
+def test_ipython_help_assignment_magics_and_magics_inside_blocks_do_not_break_the_cell(notebook_factory):
+    nb = notebook_factory("a.ipynb", [
+        ("code", "import sys\nIN_COLAB = 'google.colab' in sys.modules\nif IN_COLAB:\n    !pip install -q tqdm\n"
+                 "    %cd /content\nfrom functools import partial", None),  # a cell the student added
+        ("code", "torch.nn.Linear?\n?torch.randn\nfiles = !ls\nt = %timeit -o 1 + 1\ndef to_tanh_range(x):\n"
+                 "    '''Twice x, minus one: why?\n    because?'''\n    return partial(lambda v: 2 * v - 1)(x)\n"
+                 "to_tanh_range??", answer("to_tanh_range")),
+        ("code", "\n\n%%time\ndef from_tanh_range(x):\n    return (x + 1) / 2", answer("from_tanh_range")),
+        ("code", "\n%%writefile notes.txt\nnot python at all", None),
+    ], META)
+    loaded = load_notebook(nb)
+    assert not loaded.errors, loaded.errors
+    assert loaded.module.to_tanh_range(1) == 1 and loaded.module.from_tanh_range(1) == 1
+    assert loaded.module.to_tanh_range.__doc__.endswith("because?")
+    assert loaded.cells == [0, 1, 2]  # the %%writefile cell is not Python: not run
+
+
+def test_setup_cell_that_lost_its_tag_still_runs_as_setup(notebook_factory):
+    """A tool that drops cell tags but keeps nbgrader's metadata: the read-only (locked) cell is the setup cell."""
+    read_only = {"nbgrader": {"grade": False, "grade_id": "setup_1", "locked": True, "schema_version": 3,
+                              "solution": False}}
+    nb = notebook_factory("a.ipynb", [
+        ("code", "import torch\nSCALE = torch.tensor(2.0)", read_only),
+        ("code", "def to_tanh_range(x):\n    return SCALE * x - 1", answer("to_tanh_range")),
+        ("code", "check('to_tanh_range', globals())", {"nbgrader": {"grade": True, "locked": True, "solution": False,
+                                                                   "points": 3}}),
+    ], META)
+    loaded = load_notebook(nb)
+    assert loaded.mode == "metadata" and not loaded.errors and loaded.cells == [0, 1]
+    assert loaded.module.to_tanh_range(1).item() == 1
+
+
+@pytest.mark.parametrize("name", ["03-kl-and-elbo.ipynb", "03_KL_and_ELBO.ipynb", "Copy of 03 kl and elbo (1).ipynb"])
+def test_exercise_identity_from_a_renamed_file(notebook_factory, name):
+    nb = notebook_factory(name, [])
+    assert exercise_of(read_notebook(nb), nb) == "03_kl_and_elbo"
+
+
+def test_dataclasses_and_type_hints_in_a_notebook_cell_work(notebook_factory):
+    """``@dataclass`` looks the class's module up in ``sys.modules``, as Jupyter's ``__main__`` is there."""
+    nb = notebook_factory("a.ipynb", [
+        ("code", "import typing\nfrom dataclasses import dataclass, field\n\n@dataclass\nclass Config:\n"
+                 "    scale: float = 2.0\n    widths: list = field(default_factory=list)\n\ncfg = Config()", None),
+        ("code", "def to_tanh_range(x: float) -> float:\n    return cfg.scale * x - 1", answer("to_tanh_range")),
+    ], META)
+    loaded = load_notebook(nb)
+    assert not loaded.errors, loaded.errors
+    assert loaded.module.to_tanh_range(1) == 1
+    import typing
+
+    assert typing.get_type_hints(loaded.module.to_tanh_range) == {"x": float, "return": float}
+
+
+def test_get_ipython_and_display_behave_as_outside_a_notebook(notebook_factory):
+    nb = notebook_factory("a.ipynb", [
+        ("code", "IN_COLAB = 'google.colab' in str(get_ipython())\nshell = get_ipython()\n"
+                 "def to_tanh_range(x):\n    display(x)\n    return 2 * x - 1", answer("to_tanh_range")),
+    ], META)
+    loaded = load_notebook(nb)
+    assert not loaded.errors and loaded.module.IN_COLAB is False and loaded.module.to_tanh_range(1) == 1
+
+
+def test_a_name_defined_only_in_a_self_check_cell_gets_a_note(notebook_factory):
+    from autograder.worker import annotate_captured
+
+    nb = notebook_factory("a.ipynb", [
+        ("code", "def to_tanh_range(x):\n    return _helper(x)", answer("to_tanh_range")),
+        ("code", "def _helper(x):\n    return 2 * x - 1\ncheck('to_tanh_range', globals())",
+         {"nbgrader": {"grade": True, "solution": False, "points": 3},
+          "course": {"item": "to_tanh_range", "role": "selfcheck"}}),
+    ], META)
+    loaded = load_notebook(nb)
+    assert not hasattr(loaded.module, "_helper")  # self-check cells still never run
+    note = loaded.note_for("name '_helper' is not defined")
+    assert "cell 2, one of the course's self-check cells" in note and "move _helper" in note
+    # a probe that captured the NameError (instead of raising it) gets the note too
+    outputs = {"a": {"raised": "NameError: name '_helper' is not defined"}, "b": [{"raised": "ValueError: x"}], "c": 1}
+    annotated = annotate_captured(outputs, loaded.note_for)
+    assert annotated["a"]["raised"].endswith(note) and annotated["b"] == outputs["b"] and annotated["c"] == 1
+
+
+def test_a_demo_failing_after_the_definitions_says_they_loaded(notebook_factory):
+    nb = notebook_factory("a.ipynb", [
+        ("code", "def to_tanh_range(x):\n    return 2 * x - 1\n\nx = open('/nonexistent/mnist').read()",
+         answer("to_tanh_range")),
+        ("code", "y = open('/nonexistent/mnist').read()\ndef from_tanh_range(x):\n    return (x + 1) / 2",
+         answer("from_tanh_range")),
+    ], META)
+    loaded = load_notebook(nb)
+    first, second = loaded.errors
+    assert "FileNotFoundError" in first.message and "to_tanh_range, defined above line 4, loaded" in first.message
+    assert "defined above" not in second.message and not hasattr(loaded.module, "from_tanh_range")
+
+
+def test_a_broken_character_is_reported_as_such(notebook_factory, tmp_path):
+    import json
+
+    path = tmp_path / "00_setup_and_data.ipynb"
+    cells = [{"cell_type": "code", "metadata": answer("to_tanh_range"), "outputs": [], "execution_count": None,
+              "source": "# nice \ud83d\ndef to_tanh_range(x):\n    return 2 * x - 1"}]
+    path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": META, "cells": cells}))
+    message = load_notebook(path).errors[0].message
+    assert "could not read a character" in message and "nested" not in message
+
+
+def test_a_cell_that_does_not_parse_names_what_it_imports(notebook_factory):
+    nb = notebook_factory("a.ipynb", [
+        ("code", "from functools import partial, reduce as fold\nimport numpy as np\nx = [1, 2", None),
+        ("code", "def to_tanh_range(x):\n    return partial(int)(2 * x - 1)", answer("to_tanh_range")),
+    ], META)
+    loaded = load_notebook(nb)
+    with pytest.raises(NameError) as caught:
+        loaded.module.to_tanh_range(1)
+    assert "cell 1, which defines partial, did not load: SyntaxError" in loaded.note_for(caught.value)
+    assert {"partial", "fold", "np", "x"} <= set(loaded.errors[0].names)
+
+
+def test_the_notebook_module_is_in_sys_modules_only_while_its_cells_run(notebook_factory):
+    import sys
+
+    nb = notebook_factory("a.ipynb", [("code", "import sys\ndef to_tanh_range(x):\n    return 2 * x - 1\n"
+                                               "SEEN = sys.modules.get(__name__)", answer("to_tanh_range"))], META)
+    loaded = load_notebook(nb)
+    assert loaded.module.SEEN is loaded.module and loaded.module.__name__ not in sys.modules

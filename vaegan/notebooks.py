@@ -33,6 +33,7 @@ Shared by the autograder worker, the capstone command, the lessons and the tests
 from __future__ import annotations
 
 import ast
+import contextlib
 import io
 import re
 import sys
@@ -79,6 +80,7 @@ class LoadedNotebook:
     cells: list[int] = field(default_factory=list)  # indices of the executed code cells
     errors: list[CellError] = field(default_factory=list)
     skipped: list[SkippedStatement] = field(default_factory=list)  # top-level statements not run
+    inert: dict[str, int] = field(default_factory=dict)  # name -> the course self-check cell (never run) defining it
 
     def skipped_lines(self, cell: int) -> list[int]:
         """Lines (1-based) of the top-level statements of cell ``cell`` (0-based) that were not run."""
@@ -116,6 +118,9 @@ class LoadedNotebook:
         if err is not None:
             return f" (note: cell {err.cell + 1}, which defines {name}, did not load: {err.message})"
         setters = [s for s in self.skipped if name in s.names]
+        if not setters and name in self.inert:
+            return (f" (note: {name} is defined in cell {self.inert[name] + 1}, one of the course's self-check cells, "
+                    f"which the grader never runs; move {name} into your answer cell or a cell of your own)")
         if not setters:
             return ""
         where = "; ".join(f"cell {s.cell + 1}, line {s.line} ({s.kind})" for s in setters[:3])
@@ -142,7 +147,7 @@ def read_notebook(path: str | Path):
             f"{path.name}: the notebook is {size / 2**20:.0f} MB (limit {MAX_NOTEBOOK_BYTES // 2**20} MB) — "
             "clear its outputs (Kernel > Restart & Clear All Outputs), save and resubmit")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (Windows editors, PowerShell) is dropped
     except (UnicodeDecodeError, OSError) as err:
         raise NotebookLoadError(f"{path.name}: not a readable text file ({err.__class__.__name__})") from err
     if not text.strip():
@@ -203,7 +208,9 @@ def exercise_of(nb, path: str | Path) -> str:
     slug = meta.get("exercise") if isinstance(meta, dict) else None
     if isinstance(slug, str) and slug in EXERCISES:
         return slug
-    slug = slug_from_filename(Path(path).name)
+    name = Path(path).name
+    # as written, then as people and upload tools rename files: other case, hyphens or spaces for underscores
+    slug = slug_from_filename(name) or slug_from_filename(re.sub(r"[\s\-]+", "_", name.lower()))
     if slug is None:
         raise NotebookLoadError(
             f"{Path(path).name}: cannot tell which exercise this is — the notebook metadata was removed and "
@@ -218,17 +225,34 @@ def _cell_source(cell) -> str:
     return "".join(src) if isinstance(src, list) else str(src)
 
 
+_NEWLINES = re.compile(r"\r\n|\r|\n")  # Python's own line ends (str.splitlines also splits at \f, \x1c, U+2028, ...)
+# IPython-only lines where a statement starts: a line magic or shell escape (``%time f()``, ``!pip ...``), help
+# (``?obj``, ``obj.attr?``, ``obj??``) and the assignment forms (``files = !ls``, ``t = %timeit -o f()``). None is
+# valid Python there (Python has no ``?`` token and no expression starts with ``%`` or ``!``).
+_IPYTHON_LINE = re.compile(
+    r"\s*(?:[%!?]"
+    r"|%{0,2}[A-Za-z_*][\w*]*(?:\.[A-Za-z_*][\w*]*|\[\d+\])*\s*\?{1,2}\s*$"
+    r"|[A-Za-z_][\w.]*(?:\s*,\s*[A-Za-z_][\w.]*)*\s*=\s*[%!])")
+
+
 def strip_magics(source: str) -> str | None:
-    """Comment out IPython line magics and shell escapes; ``None`` for a cell magic we cannot run."""
-    lines = source.splitlines()
-    if lines and lines[0].lstrip().startswith("%%"):
-        if not lines[0].strip().split()[0] in _CELL_MAGICS_KEPT:
+    """Neutralise IPython-only lines (magics, shell escapes, ``obj?`` help); ``None`` for a cell magic we cannot run.
+
+    A line at the top level becomes a comment; an indented one becomes ``pass`` at its indentation, so that a
+    block holding only a magic (``if IN_COLAB:`` / ``    !pip install x``) still parses, as it runs in IPython.
+    Lines are split at Python's own line ends only: a form feed or U+2028 inside a string or a comment is kept.
+    """
+    lines = _NEWLINES.split(source)
+    first = next((i for i, ln in enumerate(lines) if ln.strip()), None)  # IPython drops leading blank lines
+    if first is not None and lines[first].lstrip().startswith("%%"):
+        if not lines[first].strip().split()[0] in _CELL_MAGICS_KEPT:
             return None
-        lines[0] = "# " + lines[0]
+        lines[first] = "# " + lines[first]
     cleaned, since = [], []  # since: the lines after the last magic (whole statements, or one left open)
     for ln in lines:
-        if re.match(r"\s*[%!]", ln) and not _inside_statement(since):  # tokenized only here: linear in practice
-            cleaned.append("# " + ln)  # a magic or shell escape: only where a new statement may start
+        if _IPYTHON_LINE.match(ln) and not _inside_statement(since):  # tokenized only here: linear in practice
+            indent = ln[:len(ln) - len(ln.lstrip())]
+            cleaned.append(f"{indent}pass  # {ln.lstrip()}" if indent else "# " + ln)  # only where a statement may start
             since = []
             continue
         cleaned.append(ln)
@@ -268,6 +292,9 @@ def _parse(source: str) -> tuple[ast.Module | None, SyntaxError | None, str | No
         return ast.parse(source), None, None
     except SyntaxError as err:
         return None, err, None
+    except UnicodeError as err:  # a lone surrogate (half of an emoji) cannot be encoded for the parser
+        return None, None, f"Python could not read a character of this cell ({err.__class__.__name__}: {err.reason}, " \
+                           f"position {err.start}); retype or delete the odd character (half of an emoji?)"
     except (MemoryError, RecursionError, ValueError) as err:
         return None, None, _TOO_DEEP.format(error=err.__class__.__name__)
 
@@ -287,7 +314,13 @@ def _defined_names(tree: ast.Module) -> set[str]:
 def _guess_names(source: str) -> set[str]:
     """Names a cell that does not parse was meant to define (``def f``/``class C``/``f =``)."""
     pattern = r"^(?:def|class)\s+([A-Za-z_]\w*)|^([A-Za-z_]\w*)\s*="
-    return {a or b for a, b in re.findall(pattern, source, re.M)}
+    names = {a or b for a, b in re.findall(pattern, source, re.M)}
+    for imported in re.findall(r"^(?:from\s+[\w.]+\s+)?import\s+\(?([\w., \t]+)", source, re.M):  # one line each
+        for alias in imported.split(","):
+            words = alias.split()
+            if words and words[0] != "*":
+                names.add(words[-1] if len(words) == 3 and words[1] == "as" else words[0].split(".")[0])
+    return {n for n in names if n.isidentifier()}
 
 
 # Which names a statement reads and sets, scope-aware enough to tell a module-level ``SPEC`` from a
@@ -473,8 +506,15 @@ def _is_answer(cell) -> bool:
 
 
 def _is_setup(cell) -> bool:
-    tags = cell.get("metadata", {}).get("tags", [])
-    return isinstance(tags, list) and any(t in SETUP_TAGS for t in tags)
+    """Tagged ``setup``, or, when a tool dropped the tags but kept nbgrader's metadata, an nbgrader read-only
+    cell (locked, neither an answer nor graded): in the course only setup cells are read-only."""
+    meta = cell.get("metadata", {})
+    tags = meta.get("tags", [])
+    if isinstance(tags, list) and any(t in SETUP_TAGS for t in tags):
+        return True
+    nbgrader, course = meta.get("nbgrader"), meta.get("course")
+    return (isinstance(nbgrader, dict) and nbgrader.get("locked") is True and nbgrader.get("solution") is False
+            and nbgrader.get("grade") is False and not isinstance(course, dict))
 
 
 def _is_course_cell(cell) -> bool:
@@ -483,16 +523,21 @@ def _is_course_cell(cell) -> bool:
     return _is_setup(cell) or any(isinstance(meta.get(key), dict) for key in ("nbgrader", "course"))
 
 
-def _plan(nb, expected: tuple[str, ...] = ()) -> tuple[list[_Selected], str, list[SkippedStatement]]:
-    """The cells to execute (in notebook order), the mode, and the top-level statements left out."""
+def _plan(nb, expected: tuple[str, ...] = ()) -> tuple[list[_Selected], str, list[SkippedStatement], dict[str, int]]:
+    """The cells to execute (in notebook order), the mode, the top-level statements left out, and the names
+    defined in the course's self-check cells (which never run)."""
     code = [(i, c) for i, c in enumerate(nb["cells"]) if isinstance(c, dict) and c.get("cell_type") == "code"]
     has_metadata = any(_is_answer(c) or _is_setup(c) for _, c in code)
     mode = "metadata" if has_metadata else "fallback"
     plans = []  # (index, source, kind, tree, statements)
     selected: list[_Selected] = []
+    inert: dict[str, int] = {}
     for index, cell in code:
         if has_metadata and _is_course_cell(cell) and not (_is_answer(cell) or _is_setup(cell)):
-            continue  # the course's own self-check cells
+            tree = _parse(strip_magics(_cell_source(cell)) or "")[0]  # the course's own self-check cells: not run
+            for name in _defined_names(tree) if tree is not None else ():
+                inert.setdefault(name, index)
+            continue
         source = strip_magics(_cell_source(cell))
         if source is None:
             continue
@@ -536,7 +581,7 @@ def _plan(nb, expected: tuple[str, ...] = ()) -> tuple[list[_Selected], str, lis
         elif keep:
             selected.append(_Selected(index, source, kept, tuple(sorted(_defined_names(kept)))))
     selected.sort(key=lambda s: s.index)
-    return selected, mode, skipped
+    return selected, mode, skipped, inert
 
 
 def setup_imports(nb) -> list[str]:
@@ -570,6 +615,59 @@ def _short_error(err: BaseException, filename: str) -> str:
     return f"{err.__class__.__name__}{': ' + text if text else ''}{where}"
 
 
+def _loaded_before(cell: _Selected, err: BaseException, filename: str) -> str:
+    """``"; Encoder, defined above line 9, loaded ..."``: the cell's definitions that ran before the statement that failed.
+
+    A demo at the end of an answer cell (``x = load_dataset(...)``: the grader gives notebooks no data) fails
+    after the graded definitions ran; the note says so, so the student is not left wondering about a score.
+    """
+    import traceback
+
+    if cell.tree is None:
+        return ""
+    frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename == filename]
+    if not frames or not frames[0].lineno:
+        return ""
+    line = frames[0].lineno  # the outermost frame in the cell: the top-level statement that was running
+    names = [node.name for node in cell.tree.body if isinstance(node, _DEFS) and (node.end_lineno or node.lineno) < line]
+    if not names:
+        return ""
+    shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+    return (f"; {shown}, defined above line {line}, loaded and {'is' if len(names) == 1 else 'are'} graded: only "
+            f"the top-level code from line {line} on did not run")
+
+
+def _ipython_stand_ins() -> dict:
+    """``get_ipython`` and ``display``, the names IPython gives every notebook: ``get_ipython()`` answers
+    ``None`` as outside a notebook (``'google.colab' in str(get_ipython())`` is False), ``display`` shows nothing."""
+
+    def get_ipython():
+        return None
+
+    def display(*objs, **kwargs):
+        return None
+
+    return {"get_ipython": get_ipython, "display": display}
+
+
+@contextlib.contextmanager
+def _registered(module: types.ModuleType):
+    """The notebook's module in ``sys.modules`` while its cells run, as Jupyter's ``__main__`` is: ``@dataclass``
+    (and ``typing.NamedTuple``, ``enum``...) look the class's module up there when the class is created. Taken
+    out again afterwards, so nothing later mistakes the notebook's classes for an importable module's; a module
+    of that name that is already there is left alone."""
+    name = module.__name__
+    if name in sys.modules:
+        yield
+        return
+    sys.modules[name] = module
+    try:
+        yield
+    finally:
+        if sys.modules.get(name) is module:
+            del sys.modules[name]
+
+
 SKIPPED_CELL = ("cell {n} did not finish loading in time and was skipped (an infinite loop or a long "
                 "computation at the top level of the cell?)")
 
@@ -587,10 +685,18 @@ def load_notebook(path: str | Path, exercise: str | None = None, strict: bool = 
     nb = read_notebook(path)
     slug = exercise or exercise_of(nb, path)
     expected = EXERCISES.get(slug, ())
-    selected, mode, skipped = _plan(nb, expected)
+    selected, mode, skipped, inert = _plan(nb, expected)
     module = types.ModuleType(module_name or f"notebook_{slug}")
     module.__file__ = str(path)
-    loaded = LoadedNotebook(module, slug, mode, skipped=skipped)
+    module.__dict__.update(_ipython_stand_ins())
+    loaded = LoadedNotebook(module, slug, mode, skipped=skipped, inert=inert)
+    with _registered(module):
+        _run_cells(loaded, selected, path, strict, skip, on_cell)
+    return loaded
+
+
+def _run_cells(loaded: LoadedNotebook, selected: list[_Selected], path: Path, strict: bool, skip, on_cell) -> None:
+    module = loaded.module
     for cell in selected:
         loaded.cells.append(cell.index)
         filename = f"{path.name}[cell {cell.index + 1}]"
@@ -613,10 +719,10 @@ def load_notebook(path: str | Path, exercise: str | None = None, strict: bool = 
                 message = f"cell {cell.index + 1} raised {_short_error(err, filename)}"
                 if isinstance(err, NameError):
                     message += loaded.note_for(err)
+                message += _loaded_before(cell, err, filename)
         loaded.errors.append(CellError(cell.index, cell.names, message))
         if strict:
             raise NotebookLoadError(f"{path.name}: {message}")
-    return loaded
 
 
 def load_module(path: str | Path, names=(), exercise: str | None = None) -> types.ModuleType:

@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import os
 import types
+import warnings
 from pathlib import Path
 
 from vaegan.curriculum import EXERCISES
 
 from .checks import checks_for
-from .checks.base import Check, Verdict
+from .checks.base import Check, Verdict, explain_error, is_stub, where_in_notebook
 from .plaindata import decode, encode
 
 
 class SelfCheckFailed(AssertionError):
     """At least one self-check failed; the message lists which."""
+
+    def _render_traceback_(self):
+        """What Jupyter shows: the one-line summary, not a traceback into the grader's code."""
+        return [f"SelfCheckFailed: {self}"]
 
 
 def exercise_of_item(item: str) -> str:
@@ -58,11 +63,13 @@ def run_check(check: Check, student, reference) -> Verdict:
         return Verdict.failed(f"{', '.join(missing)} is not defined: run the cell that defines it")
     seed_everything(check.seed)
     try:
-        got = _plain(check.probe(student, inputs))
-    except NotImplementedError:
-        return Verdict.failed("not implemented yet: replace `raise NotImplementedError()` with your code")
+        with warnings.catch_warnings():  # the probes' inputs are odd on purpose (singular matrices): no noise
+            warnings.simplefilter("ignore")
+            got = _plain(check.probe(student, inputs))
     except Exception as err:  # noqa: BLE001 - report the student's error readably
-        return Verdict.failed(f"raised {err.__class__.__name__}: {err}")
+        if is_stub(err):
+            return Verdict.failed("not implemented yet: replace `raise NotImplementedError()` with your code")
+        return Verdict.failed(f"raised {explain_error(err)}{where_in_notebook(err)}")
     return check.evaluate(got, expected)
 
 

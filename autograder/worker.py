@@ -39,10 +39,11 @@ def _where(err: BaseException) -> str:
 
 def describe_exception(err: BaseException) -> tuple[str, str]:
     """(status, message) for a probe that raised."""
-    if isinstance(err, NotImplementedError):
+    from .checks.base import explain_error, is_stub  # imports torch: only once a probe ran
+
+    if is_stub(err):
         return "not_implemented", "not implemented yet: the stub still raises NotImplementedError"
-    text = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
-    return "error", f"raised {err.__class__.__name__}{': ' + text if text else ''}{_where(err)}"
+    return "error", f"raised {explain_error(err)}{_where(err)}"
 
 
 def annotate_captured(outputs, note_for, depth: int = 0):

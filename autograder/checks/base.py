@@ -8,7 +8,10 @@ reference weights, say — that are handed to the student's probe as plain data.
 """
 from __future__ import annotations
 
+import linecache
 import math
+import re
+import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -71,7 +74,8 @@ class Check:
         if not 0.0 <= verdict.fraction <= 1.0 or math.isnan(verdict.fraction):
             verdict = Verdict(min(max(0.0, verdict.fraction if verdict.fraction == verdict.fraction else 0.0), 1.0),
                               verdict.message)
-        if verdict.fraction < 1.0 and self.hint and self.hint not in verdict.message:
+        crashed = CRASHED.search(verdict.message)  # the student's code raised: the usual hint is beside the point
+        if verdict.fraction < 1.0 and self.hint and self.hint not in verdict.message and not crashed:
             verdict.message = f"{verdict.message} — {self.hint}"
         return verdict
 
@@ -96,15 +100,57 @@ class ExerciseChecks:
         return {c.id: c for c in self.checks}
 
 
+# ---------------------------------------------------------------- errors of student code, in words
+CRASHED = re.compile(r"\braised [A-Z]\w*(?:Error|Exception)\b")
+META_COPY = ("copy out of meta tensor", "cannot be called on meta tensors", "meta device type tensor to numpy")
+
+
+def is_stub(err: BaseException) -> bool:
+    """The exercise's stub (``raise NotImplementedError()``): not PyTorch's own NotImplementedError, which says why."""
+    return isinstance(err, NotImplementedError) and not str(err).strip()
+
+
+def where_in_notebook(err: BaseException) -> str:
+    """`` (cell 4, line 7)`` when grading a notebook, `` (your code, line 3: ...)`` in a Jupyter kernel, else ""."""
+    for frame in reversed(traceback.extract_tb(err.__traceback__)):
+        name = frame.filename or ""
+        if "[cell " in name:
+            return f" (cell {name.rsplit('[cell ', 1)[1].rstrip(']')}, line {frame.lineno})"
+        if "ipykernel_" in name or name.startswith("<ipython-input"):
+            code = (frame.line or linecache.getline(name, frame.lineno or 0)).strip()
+            return f" (your code, line {frame.lineno}{': ' + code[:120] if code else ''})"
+    return ""
+
+
+def explain_error(err: BaseException) -> str:
+    """``Type: message`` of an exception raised by student code, with what it usually means where the library's
+    own words mislead (a meta-device probe that reached .cpu()/.numpy(), a module without forward)."""
+    text = str(err).strip()
+    first = text.splitlines()[0][:300] if text else ""
+    text_l = text.lower()
+    if any(m in text_l for m in META_COPY):
+        return (f"{err.__class__.__name__} on a tensor of the meta device: the code copied a tensor to the CPU or to "
+                "NumPy (.cpu(), .numpy(), .item(), .tolist(), torch.tensor(...)); the checks run it on the meta "
+                "device, as a GPU would: keep every tensor on the inputs' device")
+    if 'missing the required "forward" function' in text:
+        return (f"{err.__class__.__name__}: {first}: the module has no forward method (check the spelling: "
+                "def forward(self, x))")
+    first = re.sub(r"'_Stub(\w+)' object", r"the checks' stand-in \1 (a plain nn.Module)", first)
+    if "object has no attribute 'device'" in first:
+        first += " (an nn.Module has no .device: use next(model.parameters()).device)"
+    return f"{err.__class__.__name__}{': ' + first if first else ''}"
+
+
 # ---------------------------------------------------------------- judging helpers
 def capture(fn: Callable[[], Any]):
-    """Probe helper: run ``fn``; an exception becomes ``{"raised": "Type: message"}`` instead of stopping the probe."""
+    """Probe helper: run ``fn``; an exception becomes ``{"raised": "Type: message (where)"}`` instead of stopping
+    the probe (the stub's NotImplementedError still stops it: the item is not written yet)."""
     try:
         return fn()
-    except NotImplementedError:
-        raise
     except Exception as err:  # noqa: BLE001 - student code may raise anything
-        return {"raised": f"{err.__class__.__name__}: {str(err).strip()[:300]}"}
+        if is_stub(err):
+            raise
+        return {"raised": explain_error(err) + where_in_notebook(err)}
 
 
 def raised(value) -> str | None:

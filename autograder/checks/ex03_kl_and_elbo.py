@@ -173,6 +173,52 @@ def kl_keeps_dtype_and_device(ns, inputs):
     return {"float64": float64, "meta": on_meta}
 
 
+# ---------------------------------------------------------------- gradients reach the inputs (both terms)
+CUT = ("computed outside the graph (torch.tensor(...), .item(), .numpy() or .detach() on the way): build it from "
+       "torch operations on the inputs, so that the loss can train the {who}")
+
+
+def _grads_probe(fn, *inputs):
+    """Gradients of ``fn(*inputs).sum()`` with respect to each input (None where none reached it)."""
+    leaves = [t.clone().requires_grad_(True) for t in inputs]
+
+    def run():
+        out = fn(*leaves)
+        grads = torch.autograd.grad(out.sum(), leaves, allow_unused=True)
+        return [g if g is not None else None for g in grads]
+
+    return {"grads": capture(run)}
+
+
+def _judge_reaches(what: str, names: tuple[str, ...], who: str):
+    def judge(student, reference):
+        grads = student["grads"]
+        if raised(grads):
+            if "does not require grad" in raised(grads):  # the output is not in the graph at all
+                raise Mismatch(f"{what} is not connected to its inputs (no gradient can flow back): it was "
+                               + CUT.format(who=who))
+            raise Mismatch(f"backpropagating through {what} raised {raised(grads)}")
+        if not isinstance(grads, list) or len(grads) != len(names):
+            raise Mismatch(f"backpropagating through {what} gave {describe(grads)}")
+        for name, grad in zip(names, grads):
+            if grad is None:
+                raise Mismatch(f"no gradient reaches {name} through {what}: it was " + CUT.format(who=who))
+            grad = tensor_of(grad, f"the gradient of {what} with respect to {name}")
+            if not torch.isfinite(grad).all() or not grad.abs().sum() > 0:
+                raise Mismatch(f"the gradient of {what} with respect to {name} is zero or not finite: it was "
+                               + CUT.format(who=who))
+        return Verdict.passed()
+
+    return judge
+
+
+@check("kl_divergence", "backpropagates", weight=0.5,
+       judge=_judge_reaches("the KL", ("mu", "logvar"), "encoder"),
+       hint="torch operations only: -0.5 * (1 + logvar - mu**2 - logvar.exp()).sum(dim=1)")
+def kl_backpropagates(ns, inputs):
+    return _grads_probe(ns.kl_divergence, *_latents(5, batch=3, dim=4))
+
+
 # ---------------------------------------------------------------- reconstruction_loss
 def _judge_recon(student, reference):
     x_logits, x = reference["x_logits"].double(), reference["x"].double()
@@ -235,6 +281,14 @@ def recon_keeps_dtype_and_device(ns, inputs):
     meta = torch.empty(2, 1, 28, 28, device="meta")
     return {"float64": capture(lambda: ns.reconstruction_loss(x_logits.double(), x.double())),
             "meta": capture(lambda: ns.reconstruction_loss(meta, meta.clone()))}
+
+
+@check("reconstruction_loss", "backpropagates", weight=0.5,
+       judge=_judge_reaches("the reconstruction loss", ("x_logits",), "decoder"),
+       hint="F.binary_cross_entropy_with_logits(x_logits, x, reduction='none').flatten(1).sum(1), all in torch")
+def recon_backpropagates(ns, inputs):
+    x_logits, x = _images_and_logits(3, batch=2)
+    return _grads_probe(lambda logits: ns.reconstruction_loss(logits, x.clone()), x_logits)
 
 
 # ---------------------------------------------------------------- vae_loss

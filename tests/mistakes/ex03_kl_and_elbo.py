@@ -2,6 +2,17 @@ from . import mistake
 
 MISTAKES = [
     # ---------------------------------------------------------------- kl_divergence
+    mistake("kl_divergence", "right values, rebuilt with torch.tensor (the graph is cut)", """
+def kl_divergence(mu, logvar):
+    kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)
+    return torch.tensor(kl.tolist(), dtype=mu.dtype, device=mu.device)
+""", "backpropagates", "keeps_dtype_and_device"),
+    mistake("kl_divergence", "computed in NumPy", """
+import numpy as np
+def kl_divergence(mu, logvar):
+    m, lv = mu.detach().cpu().numpy(), logvar.detach().cpu().numpy()
+    return torch.from_numpy(-0.5 * np.sum(1 + lv - m ** 2 - np.exp(lv), axis=1))
+""", "backpropagates", "keeps_dtype_and_device"),
     mistake("kl_divergence", "wrong sign", """
 import torch
 def kl_divergence(mu, logvar):
@@ -38,6 +49,15 @@ def kl_divergence(mu, logvar):
     return -0.5 * torch.sum(torch.ones(mu.shape) + logvar - mu.pow(2) - logvar.exp(), dim=1)
 """, "keeps_dtype_and_device"),
     # ---------------------------------------------------------------- reconstruction_loss
+    mistake("reconstruction_loss", "a loop of .item() values into a new tensor", """
+def reconstruction_loss(x_logits, x):
+    values = [F.binary_cross_entropy_with_logits(x_logits[i], x[i], reduction="sum").item() for i in range(len(x))]
+    return torch.tensor(values, dtype=x_logits.dtype, device=x_logits.device)
+""", "backpropagates", "keeps_dtype_and_device"),
+    mistake("reconstruction_loss", "detached logits", """
+def reconstruction_loss(x_logits, x):
+    return F.binary_cross_entropy_with_logits(x_logits.detach(), x, reduction="none").flatten(1).sum(1)
+""", "backpropagates"),
     mistake("reconstruction_loss", "averaged over pixels", """
 import torch.nn.functional as F
 def reconstruction_loss(x_logits, x):

@@ -1,0 +1,96 @@
+"""What a student reads from a self-check cell: the cause in words, their own line, one summary line."""
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from autograder.selfcheck import SelfCheckFailed, check, evaluate
+from autograder.worker import describe_exception
+from vaegan.notebooks import load_reference
+
+
+def _student(slug: str, source: str, filename: str = "student.ipynb[cell 3]"):
+    module = load_reference(slug)
+    exec(compile(source, filename, "exec"), module.__dict__)
+    return module
+
+
+def _failed(slug: str, module, item: str) -> dict[str, str]:
+    verdicts = evaluate(module, slug, load_reference(slug), items={item})
+    return {cid: v.message for cid, v in verdicts.items() if v.fraction < 1.0}
+
+
+def test_pytorchs_own_not_implemented_error_is_not_called_a_stub():
+    """A misspelt forward makes nn.Module raise NotImplementedError; the student did write the code."""
+    module = _student("01_encoder", """
+class Encoder(nn.Module):
+    def __init__(self, latent_dim=32):
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv2d(1, 16, 3, 2, 1), nn.ReLU(), nn.Conv2d(16, 8, 3, 2, 1), nn.ReLU())
+        self.fc_mu, self.fc_logvar = nn.Linear(392, latent_dim), nn.Linear(392, latent_dim)
+
+    def foward(self, x):
+        h = self.conv(x).flatten(1)
+        return self.fc_mu(h), self.fc_logvar(h)
+""")
+    failed = _failed("01_encoder", module, "Encoder")
+    assert failed and not any("not implemented yet" in m for m in failed.values()), failed
+    assert any("no forward method" in m for m in failed.values()), failed
+    status, message = describe_exception(NotImplementedError('Module [Encoder] is missing the required "forward" function'))
+    assert status == "error" and "no forward method" in message
+    assert describe_exception(NotImplementedError())[0] == "not_implemented"  # the stub itself
+
+
+def test_a_copy_off_the_meta_device_is_named_as_such():
+    module = _student("03_kl_and_elbo", """
+def kl_divergence(mu, logvar):
+    return (-0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)).cpu()
+""")
+    message = _failed("03_kl_and_elbo", module, "kl_divergence")["kl_divergence.keeps_dtype_and_device"]
+    assert "meta device" in message and "not implemented yet" not in message
+
+
+def test_a_crash_names_the_students_line_and_drops_the_unrelated_hint():
+    module = _student("03_kl_and_elbo", """
+def kl_divergence(mu, logvar):
+    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp, dim=1)
+""")
+    failed = _failed("03_kl_and_elbo", module, "kl_divergence")
+    assert failed and all("(cell 3, line 3)" in m for m in failed.values()), failed
+    hints = {c.id: c.hint for c in __import__("autograder.checks", fromlist=["checks_for"]).checks_for("03_kl_and_elbo").checks}
+    assert not any(hints[cid] and hints[cid] in m for cid, m in failed.items()), failed
+
+
+def test_a_failed_self_check_renders_as_one_line_in_jupyter():
+    assert SelfCheckFailed("2 of 5 self-checks for Encoder failed (see above)")._render_traceback_() == [
+        "SelfCheckFailed: 2 of 5 self-checks for Encoder failed (see above)"]
+
+
+def test_the_probes_odd_inputs_raise_no_warnings_in_the_students_cell():
+    """The Fréchet distance probes use singular covariances on purpose: SciPy's LinAlgWarning about them is
+    the checks' business, not printed among the student's PASS/FAIL lines."""
+    module = _student("13_evaluating_generative_models", """
+import numpy as np
+import scipy.linalg
+def frechet_distance(mu1, sigma1, mu2, sigma2):
+    mu1, sigma1, mu2, sigma2 = (np.asarray(a, dtype=np.float64) for a in (mu1, sigma1, mu2, sigma2))
+    covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean).real)
+""")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        evaluate(module, "13_evaluating_generative_models", load_reference("13_evaluating_generative_models"),
+                 items={"frechet_distance"})
+    assert not seen, [str(w.message) for w in seen]
+
+
+def test_a_student_writing_their_own_not_implemented_message_gets_it_back():
+    module = _student("00_setup_and_data", """
+def count_parameters(model):
+    raise NotImplementedError("todo: count")
+""")
+    failed = _failed("00_setup_and_data", module, "count_parameters")
+    assert failed and all("todo: count" in m for m in failed.values()), failed
+    with pytest.raises(SelfCheckFailed):
+        check("count_parameters", vars(module))

@@ -220,8 +220,16 @@ def _judge_losses(student, reference):
         if key not in got:
             raise Mismatch(f"the returned dict lacks {key!r}")
         values[key] = number_of(got[key], key)
+    wants = {key: number_of(want[key], key) for key in ("recon", "kl", "loss")}
+    close = lambda a, b: abs(a - b) <= LOSS_ATOL + LOSS_RTOL * abs(b)  # noqa: E731
+    wrong = [key for key in wants if not close(values[key], wants[key])]
+    if wrong and all(any(close(values[key], wants[other]) for other in wants if other != key) for key in wrong):
+        named = ", ".join(f"{key} {values[key]:.4f}" for key in wrong)
+        raise Mismatch(f"the returned values are right but under the wrong names ({named}; recomputed: "
+                       + ", ".join(f"{k} {v:.4f}" for k, v in wants.items())
+                       + "): vae_loss returns (loss, recon, kl) in that order — unpack it as loss, recon, kl = ...")
     for key in ("recon", "kl", "loss"):
-        w = number_of(want[key], key)
+        w = wants[key]
         if abs(values[key] - w) > LOSS_ATOL + LOSS_RTOL * abs(w):
             if key == "loss" and abs(values[key] - (values["recon"] + values["kl"])) < LOSS_ATOL:
                 raise Mismatch("with beta=0.5 the returned loss is recon + kl: use beta, loss = recon + beta * kl")

@@ -606,6 +606,9 @@ def _compare_weights(run, target):
 
 def _compare_losses(run, target):
     returned = run["returned"]
+    if set(returned) == {"not a dict"}:
+        raise Mismatch(f"gan_train_step returned {returned['not a dict']}: return a dict, "
+                       "{'d_loss': d_loss, 'g_loss': g_loss}")
     if set(returned) != {"d_loss", "g_loss"}:
         raise Mismatch(f"gan_train_step returned {sorted(returned)}; return a dict with exactly d_loss and g_loss")
     for key in ("d_loss", "g_loss"):

@@ -2,6 +2,15 @@ from . import mistake
 
 MISTAKES = [
     # ---------------------------------------------------------------- vae_train_step
+    mistake("vae_train_step", "loss and recon returned under each other's names", """
+def vae_train_step(model, x, optimizer, beta=1.0):
+    x_logits, mu, logvar = model(x)
+    loss, recon, kl = vae_loss(x_logits, x, mu, logvar, beta)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return {"loss": recon.detach(), "recon": loss.detach(), "kl": kl.detach()}
+""", "losses_match_recomputation"),
     mistake("vae_train_step", "never zeroes the gradients", """
 def vae_train_step(model, x, optimizer, beta=1.0):
     x_logits, mu, logvar = model(x)

@@ -161,6 +161,13 @@ def gan_train_step(G, D, real, opt_G, opt_D, g_steps=2, real_label=0.9, max_grad
     g_losses = [generator_step(G, D, real.shape[0], opt_G, max_grad_norm=max_grad_norm) for _ in range(g_steps)]
     return {"d_loss": d_loss, "g_loss": g_losses[0]}
 """, "returned_losses"),
+    mistake("gan_train_step", "returns a tuple (d_loss, g_loss)", """
+def gan_train_step(G, D, real, opt_G, opt_D, g_steps=2, real_label=0.9, max_grad_norm=None):
+    d_loss = discriminator_step(G, D, real, opt_D, real_label=real_label, max_grad_norm=max_grad_norm)
+    for _ in range(g_steps):
+        g_loss = generator_step(G, D, real.shape[0], opt_G, max_grad_norm=max_grad_norm)
+    return d_loss, g_loss
+""", "returned_losses"),
     mistake("gan_train_step", "returns floats", """
 def gan_train_step(G, D, real, opt_G, opt_D, g_steps=2, real_label=0.9, max_grad_norm=None):
     d_loss = discriminator_step(G, D, real, opt_D, real_label=real_label, max_grad_norm=max_grad_norm)

@@ -7,6 +7,8 @@ device) are shared with 02-04.
 """
 from __future__ import annotations
 
+import re
+
 import contextlib
 
 import torch
@@ -99,8 +101,12 @@ def judge_architecture(what: str, spec: str):
         error = raised(student["adoption_error"])
         if error:
             if error.startswith("ArchitectureMismatch"):
-                raise Mismatch(f"the reference weights do not fit your {what}: {error.split(': ', 1)[1]} "
-                               f"(expected exactly {spec})")
+                detail = error.split(': ', 1)[1]
+                missing, _, unexpected = detail.partition("; unexpected ")
+                if re.search(rf"[\[ ]{LATENT}[\],]", missing) and re.search(r"[\[ ]32[\],]", unexpected):
+                    raise Mismatch(f"the {what} ignores latent_dim: the checks build it with latent_dim={LATENT} and "
+                                   f"its layers still have 32 (a hard-coded 32): use the latent_dim argument ({detail})")
+                raise Mismatch(f"the reference weights do not fit your {what}: {detail} (expected exactly {spec})")
             raise Mismatch(f"building the {what} or loading the reference weights raised {error}")
         return Verdict.passed()
 

@@ -65,6 +65,11 @@ MISTAKES = [
         h = torch.relu(self.conv2(torch.relu(self.conv1(x)))).flatten(1)
         return self.fc_mu(h), self.fc_logvar(h)
 """), "output_shapes", "reference_outputs", "keeps_dtype_and_device"),
+    mistake("Encoder", "heads hard-code a latent size of 32", _encoder(
+        _STANDARD_INIT.replace("nn.Linear(392, latent_dim)", "nn.Linear(392, 32)"), """
+        h = torch.relu(self.conv2(torch.relu(self.conv1(x)))).flatten(1)
+        return self.fc_mu(h), self.fc_logvar(h)
+"""), "architecture", "reference_outputs", "output_shapes"),
     mistake("Encoder", "default latent_dim 20 instead of 32", _encoder(
         _STANDARD_INIT, """
         h = torch.relu(self.conv2(torch.relu(self.conv1(x)))).flatten(1)

@@ -53,7 +53,7 @@ MISTAKES = [
         clip="if max_grad_norm is not None: nn.utils.clip_grad_norm_(G.parameters(), max_grad_norm)"),
             "clips_before_step"),
     mistake("discriminator_step", "real_label not passed to the loss (targets 1.0)", d_step(real_label="1.0"),
-            "loss_and_update", "zero_grad_before_backward", "clips_before_step", "uses_real_label"),
+            "loss_and_update", "uses_real_label"),  # one slip: the step order checks compare with its own update
     mistake("discriminator_step", "hard-codes real_label 0.9", d_step(real_label="0.9"), "uses_real_label"),
     mistake("discriminator_step", "ignores noise_dim", d_step().replace("real.shape[0], noise_dim", "real.shape[0], 100"),
             "noise_shape"),
@@ -84,7 +84,7 @@ MISTAKES = [
     mistake("generator_step", "fake batch detached: G gets no gradient", g_step(loss="generator_loss(D(G(z).detach()))"),
             "loss_and_update", "zero_grad_before_backward", "clips_before_step"),
     mistake("generator_step", "saturating loss", g_step(loss="-discriminator_loss(D(G(z)), D(G(z)), real_label=0.0)"),
-            "loss_and_update", "zero_grad_before_backward"),
+            "loss_and_update"),  # zero_grad and clipping judged against its own update
     mistake("generator_step", "no zero_grad", g_step(zero_grad="pass"), "zero_grad_before_backward"),
     mistake("generator_step", "clips after step()", g_step(
         clip="pass", after_step="if max_grad_norm is not None: nn.utils.clip_grad_norm_(G.parameters(), max_grad_norm)"),

@@ -580,6 +580,7 @@ class Schedule:
     save_every: int | None = None
     batch_size: int | None = None
     source: str = ""
+    saved: list[int] | None = None  # the steps the run says it saved images at (resumed with another interval)
 
 
 class Run:
@@ -604,7 +605,7 @@ class Run:
             if isinstance(data, dict):
                 steps, every, batch = (_positive_int(data.get(k)) for k in ("steps", "save_every", "batch_size"))
                 if steps is not None and every is not None:
-                    return Schedule(steps, every, batch, source)
+                    return Schedule(steps, every, batch, source, _saved_steps(data.get("saved_steps"), steps))
         found = sorted(self.image_steps(f"{self.kind}_gen_imgs", "gen"))
         if found:
             gaps = [b - a for a, b in zip(found, found[1:]) if b > a]
@@ -625,6 +626,7 @@ class Run:
         config = dict(config) if isinstance(config, dict) else {}
         if _positive_int(self.checkpoint.get("step")) is not None:
             config["steps"] = self.checkpoint["step"]
+        config["saved_steps"] = self.checkpoint.get("saved_steps")
         return config
 
     def image_steps(self, folder: str, prefix: str) -> set[int]:
@@ -645,7 +647,20 @@ class Run:
         if s.steps // s.save_every + 2 > MAX_SAVE_POINTS:
             raise CapstoneProblem(f"the stated schedule ({s.steps} steps, images every {s.save_every}) "
                                   f"asks for more than {MAX_SAVE_POINTS} images")
+        if s.saved is not None:
+            return s.saved
         return sorted({0, s.steps, *range(s.save_every, s.steps, s.save_every)})
+
+
+def _saved_steps(value, steps: int) -> list[int] | None:
+    """A run's record of its saved grid steps when well formed (from 0 to ``steps``, increasing), else None."""
+    if not isinstance(value, list) or not 2 <= len(value) <= MAX_SAVE_POINTS or type(value[0]) is not int \
+            or value[0] != 0:
+        return None
+    rest = [_positive_int(v) for v in value[1:]]
+    if None in rest or rest[-1] != steps or any(b <= a for a, b in zip([0, *rest], rest)):
+        return None
+    return [0, *rest]
 
 
 def _positive_int(value) -> int | None:
@@ -672,7 +687,9 @@ def check_grids(run: Run, folder: str, prefix: str, what: str) -> tuple[float, s
                 broken.append(str(err))
     missing = [f"{prefix}_{s:05d}.png" for s in expected if s not in present]
     fraction = len(valid) / len(expected)
-    where = f"{folder}/ ({run.schedule.steps} steps, every {run.schedule.save_every}, from {run.schedule.source})"
+    s = run.schedule
+    interval = "at the saved steps it records" if s.saved is not None else f"every {s.save_every}"
+    where = f"{folder}/ ({s.steps} steps, {interval}, from {s.source})"
     if fraction == 1.0:
         return 1.0, f"all {len(expected)} {what} present in {where}"
     parts = [f"{len(valid)} of {len(expected)} {what} in {where}"]

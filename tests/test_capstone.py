@@ -323,6 +323,30 @@ def test_missing_and_broken_images_cost_their_share(vae_run, tmp_path):
     assert got["loss_plot.saved"].score == 0 and "VAE_output.png is missing" in got["loss_plot.saved"].message
 
 
+def test_a_run_resumed_with_another_interval_is_judged_by_its_own_record(tmp_path):
+    notebook = submission(tmp_path / "resumed", GAN_SLUG)
+    run = notebook.parent / "runs" / "gan"
+    train_gan(steps=20, out=run, stop_after=10, **(TINY | {"save_every": 10}))
+    train_gan(steps=20, out=run, resume=True, **(TINY | {"save_every": 4}))  # images 0, 10, 12, 16, 20
+    got = by_name(grade_capstone(notebook, GAN_SLUG))
+    grids = got["gen_grids.saved"]
+    assert grids.score == grids.max_score and "all 5 sample grids" in grids.message, grids.message
+    (run / "gan_gen_imgs" / "gen_00012.png").unlink()
+    grids = by_name(grade_capstone(notebook, GAN_SLUG))["gen_grids.saved"]
+    assert grids.score == pytest.approx(0.8 * grids.max_score) and "gen_00012.png" in grids.message
+
+
+@pytest.mark.parametrize("record", [[0, 10], [0, 20, 10, 30], [1, 10, 20, 30], "0,10,20,30", [0, 10.5, 20, 30]],
+                         ids=["does-not-end-at-steps", "not-increasing", "not-from-0", "not-a-list", "fractional"])
+def test_a_malformed_saved_steps_record_falls_back_to_the_interval(vae_run, tmp_path, record):
+    notebook = copy_submission(vae_run, tmp_path / "record")
+    metrics_path = notebook.parent / "runs" / "vae" / "metrics.json"
+    metrics_path.write_text(json.dumps(json.loads(metrics_path.read_text()) | {"saved_steps": record}))
+    (notebook.parent / "runs" / "vae" / "vae_gen_imgs" / "gen_00020.png").unlink()
+    grids = by_name(grade_capstone(notebook, VAE_SLUG))["gen_grids.saved"]
+    assert grids.score == pytest.approx(0.75 * grids.max_score) and "every 10" in grids.message, grids.message
+
+
 def test_unfinished_run_is_graded_from_its_checkpoint(vae_run, tmp_path):
     notebook = copy_submission(vae_run, tmp_path / "unfinished")
     (notebook.parent / "runs" / "vae" / "vae.pt").unlink()

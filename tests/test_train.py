@@ -316,6 +316,26 @@ def test_gan_resume_from_the_command_line_is_bit_identical(tmp_path):
     assert metrics["resumed"] and metrics["impl"]["notebooks"]["Generator"].endswith("07_generator.ipynb")
 
 
+def test_resume_with_another_save_every_records_the_saved_steps(tmp_path, doubles):
+    out = tmp_path / "vae"
+    train_vae(impl=doubles, steps=8, save_every=4, out=out, stop_after=4, **TINY)
+    _, metrics = train_vae(impl=doubles, steps=8, save_every=3, out=out, resume=True, **TINY)
+    assert metrics["saved_steps"] == [0, 4, 6, 8]  # 0 and 4 before the resume, then every 3 and the last
+    assert sorted(pngs(out / "vae_gen_imgs")) == [f"gen_{s:05d}.png" for s in metrics["saved_steps"]]
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["saved_steps"] == [0, 4, 6, 8]
+
+
+def test_resume_from_a_checkpoint_without_the_record_reconstructs_it(tmp_path):
+    out = tmp_path / "gan"
+    train_gan(impl="solutions", steps=6, save_every=2, out=out, stop_after=4, batch_size=16, progress=False)
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    del state["saved_steps"]  # as written before the record was kept
+    torch.save(state, out / "checkpoint.pt")
+    _, metrics = train_gan(impl="solutions", steps=6, save_every=3, out=out, resume=True, batch_size=16,
+                           progress=False)
+    assert metrics["saved_steps"] == [0, 2, 4, 6]
+
+
 def test_resume_refuses_other_settings(tmp_path, doubles):
     out = tmp_path / "vae"
     train_vae(impl=doubles, steps=3, save_every=2, out=out, stop_after=2, **TINY)

@@ -166,6 +166,24 @@ def is_save_point(step: int, steps: int, save_every: int) -> bool:
     return step == 0 or step % save_every == 0 or step == steps
 
 
+def saved_steps_of(state: dict | None) -> list[int]:
+    """The steps whose images a run has saved so far (``[]`` for a fresh run).
+
+    Checkpoints keep the record (``saved_steps``), so a run resumed with another ``--save-every``
+    or ``--steps`` still states exactly which images exist. For a checkpoint written before the
+    record was kept, the save points of its own settings up to its step stand in.
+    """
+    if state is None:
+        return []
+    if isinstance(state.get("saved_steps"), list):
+        return [int(s) for s in state["saved_steps"]]
+    config, at = state.get("config") or {}, int(state["step"])
+    every, steps = int(config.get("save_every") or 0), int(config.get("steps") or at)
+    if every <= 0:
+        return sorted({0, at})
+    return [s for s in range(at + 1) if is_save_point(s, steps, every)]
+
+
 # ---------------------------------------------------------------- data
 _SPLITS: dict = {}
 

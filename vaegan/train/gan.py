@@ -22,7 +22,7 @@ from ..plots import plot_losses, save_image_grid
 from .ddp import ShardedBatches
 from .engine import (CHECKPOINT, FIXED_BATCH, REPORT, Clock, LossLog, RunConfig, TrainResult, capture_rng,
                      describe_impl, environment, fixed_normal, isolated_rng, load_splits,
-                     launch, resume_rng, save_checkpoint, save_weights, speed_record,
+                     launch, resume_rng, save_checkpoint, save_weights, saved_steps_of, speed_record,
                      start_run, train_loop, write_json)
 from .augment import augment_discriminator
 from .ema import WeightAverage
@@ -197,6 +197,7 @@ def _run(cfg: GANConfig, impl, device, dist, speed) -> TrainResult:
         if resuming:
             ema.load_state_dict(state["generator_ema"])
     D_net = augment_discriminator(D_net, cfg.translate, cfg.cutout)  # DiffAugment for the graded step; D itself is saved
+    saved_steps = saved_steps_of(state)  # images on disk, across resumed sessions (rank 0 keeps it)
     log = LossLog(LOSS_KEYS, history, device, "gan_train_step", reduce=dist.mean if dist.enabled else None)
 
     def save_point(at: int) -> None:
@@ -208,10 +209,12 @@ def _run(cfg: GANConfig, impl, device, dist, speed) -> TrainResult:
         if not dist.is_main:
             return
         save_gan_images(G, fixed_noise, out, at)
+        if at not in saved_steps:  # a resumed run replays the steps after its checkpoint
+            saved_steps.append(at)
         if ema is not None:
             save_gan_images(ema.average, fixed_noise, out, at, folder="gan_ema_imgs")
         save_checkpoint(ckpt_path, {
-            "kind": "gan", "step": at, "generator": G.state_dict(), "discriminator": D.state_dict(),
+            "kind": "gan", "step": at, "saved_steps": list(saved_steps), "generator": G.state_dict(), "discriminator": D.state_dict(),
             "opt_G": opt_G.state_dict(), "opt_D": opt_D.state_dict(), "data": batches.state_dict(),
             "history": log.history, "config": cfg.plain(), "wall_time_s": clock.total(),
             "world_size": dist.world_size, **({"rng_ranks": rng_ranks} if rng_ranks else {}),
@@ -258,6 +261,7 @@ def _run(cfg: GANConfig, impl, device, dist, speed) -> TrainResult:
         "batch_size": cfg.batch_size,
         "g_steps": cfg.g_steps,
         "save_every": cfg.save_every,
+        "saved_steps": saved_steps,  # every saved grid step (a resumed run may have changed --save-every)
         "recipe": {"optimizer": "Adam (make_optimizers)", "lr_g": cfg.lr_g, "lr_d": cfg.lr_d, "betas": list(cfg.betas),
                    "real_label": cfg.real_label, "max_grad_norm": cfg.max_grad_norm, "init": "DCGAN (weights_init)",
                    "noise_dim": cfg.noise_dim, "translate": cfg.translate, "cutout": cfg.cutout,

@@ -20,7 +20,7 @@ from ..plots import plot_losses, save_image_grid, save_reconstruction_pairs
 from .ddp import ShardedBatches
 from .engine import (CHECKPOINT, FIXED_BATCH, REPORT, Clock, LossLog, RunConfig, TrainResult, capture_rng,
                      describe_impl, environment, fixed_normal, isolated_rng, load_splits,
-                     launch, resume_rng, save_checkpoint, save_weights, speed_record,
+                     launch, resume_rng, save_checkpoint, save_weights, saved_steps_of, speed_record,
                      start_run, train_loop, write_json)
 from .impl import VAE_NAMES, ImplementationError
 from .report import write_report
@@ -138,6 +138,7 @@ def _run(cfg: VAEConfig, impl, device, dist, speed) -> TrainResult:
         step, history, clock = state["step"], state["history"], Clock(state["wall_time_s"])
         resume_rng(state, out, dist.rank, verbose=dist.is_main)
     net = dist.wrap(model, device)  # DDP for several processes (after loading: all ranks start from rank 0's)
+    saved_steps = saved_steps_of(state)  # images on disk, across resumed sessions (rank 0 keeps it)
     log = LossLog(LOSS_KEYS, history, device, "vae_train_step", reduce=dist.mean if dist.enabled else None)
 
     def save_point(at: int) -> None:
@@ -145,9 +146,11 @@ def _run(cfg: VAEConfig, impl, device, dist, speed) -> TrainResult:
         if not dist.is_main:
             return
         save_vae_images(model, fixed_z, fixed_x, out, at, device, cfg.seed)
+        if at not in saved_steps:  # a resumed run replays the steps after its checkpoint
+            saved_steps.append(at)
         save_checkpoint(ckpt_path, {
-            "kind": "vae", "step": at, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "data": batches.state_dict(), "history": log.history, "config": cfg.plain(),
+            "kind": "vae", "step": at, "saved_steps": list(saved_steps), "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(), "data": batches.state_dict(), "history": log.history, "config": cfg.plain(),
             "wall_time_s": clock.total(), "world_size": dist.world_size,
             **({"rng_ranks": rng_ranks} if rng_ranks else {}),
         })
@@ -182,6 +185,7 @@ def _run(cfg: VAEConfig, impl, device, dist, speed) -> TrainResult:
         "steps": cfg.steps,
         "batch_size": cfg.batch_size,
         "save_every": cfg.save_every,
+        "saved_steps": saved_steps,  # every saved grid step (a resumed run may have changed --save-every)
         "optimizer": "Adam",
         "lr": cfg.lr,
         "beta": cfg.beta,

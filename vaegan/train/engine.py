@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from .. import pick
-from ..data import default_data_root, load_dataset, offline_requested
+from ..data import ImageData, default_data_root, load_dataset, offline_requested
 from ..devices import DeviceUnavailableError, describe_device
 from .ddp import distributed
 from .impl import resolve_impl
@@ -467,6 +467,26 @@ def environment(device: torch.device) -> dict:
     return {"device": str(device), "device_name": describe_device(device), "torch_version": torch.__version__,
             "python_version": platform.python_version(), "platform": platform.platform(),
             "cpu_threads": torch.get_num_threads()}
+
+
+def run_record(cfg: RunConfig, train: ImageData, device: torch.device, clock: Clock, loop: "LoopResult", dist, speed,
+               resumed: bool, impl) -> dict:
+    """The part of ``metrics.json`` both capstones share: data, machine, timing, processes, settings."""
+    return {
+        "dataset": cfg.data,
+        "data_source": train.source,
+        "train_images": len(train),
+        "seed": cfg.seed,
+        **environment(device),
+        "wall_time_s": round(clock.total(), 3),
+        "seconds_per_100_steps": round(loop.seconds_per_100_steps, 3),
+        "world_size": dist.world_size,  # processes (torchrun); batch_size is per process
+        "global_batch_size": cfg.batch_size * dist.world_size,
+        "speed": speed_record(speed, loop, cfg.batch_size * dist.world_size),
+        "resumed": resumed,
+        "impl": describe_impl(impl),
+        "settings": cfg.plain(),
+    }
 
 
 def synchronize(device: torch.device | None) -> None:

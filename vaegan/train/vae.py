@@ -19,9 +19,8 @@ from ..devices import seed_everything
 from ..plots import plot_losses, save_image_grid, save_reconstruction_pairs
 from .ddp import ShardedBatches
 from .engine import (CHECKPOINT, FIXED_BATCH, REPORT, Clock, LossLog, RunConfig, TrainResult, capture_rng,
-                     describe_impl, environment, fixed_normal, isolated_rng, load_splits,
-                     launch, resume_rng, save_checkpoint, save_weights, saved_steps_of, speed_record,
-                     start_run, train_loop, write_json)
+                     fixed_normal, isolated_rng, load_splits, launch, resume_rng, run_record,
+                     save_checkpoint, save_weights, saved_steps_of, start_run, train_loop, write_json)
 from .impl import VAE_NAMES, ImplementationError
 from .report import write_report
 
@@ -190,19 +189,7 @@ def _run(cfg: VAEConfig, impl, device, dist, speed) -> TrainResult:
         "lr": cfg.lr,
         "beta": cfg.beta,
         "latent_dim": cfg.latent_dim,
-        "dataset": cfg.data,
-        "data_source": train.source,
-        "train_images": len(train),
-        "seed": cfg.seed,
-        **environment(device),
-        "wall_time_s": round(clock.total(), 3),
-        "seconds_per_100_steps": round(loop.seconds_per_100_steps, 3),
-        "world_size": dist.world_size,  # processes (torchrun); batch_size is per process
-        "global_batch_size": cfg.batch_size * dist.world_size,
-        "speed": speed_record(speed, loop, cfg.batch_size * dist.world_size),
-        "resumed": start_step > 0,
-        "impl": describe_impl(impl),
-        "settings": cfg.plain(),
+        **run_record(cfg, train, device, clock, loop, dist, speed, resumed=start_step > 0, impl=impl),
         "artifacts": ["vae_gen_imgs/", "vae_recon_imgs/", "VAE_output.png", CHECKPOINT, "vae.pt", "metrics.json",
                       REPORT],
     }

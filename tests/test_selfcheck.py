@@ -94,3 +94,30 @@ def count_parameters(model):
     assert failed and all("todo: count" in m for m in failed.values()), failed
     with pytest.raises(SelfCheckFailed):
         check("count_parameters", vars(module))
+
+
+def test_an_in_place_change_of_a_parameter_outside_no_grad_gets_the_fix():
+    module = _student("11_stabilization", """
+def weights_init(m):
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+        m.weight.normal_(0.0, 0.02)
+    elif isinstance(m, nn.BatchNorm2d):
+        m.weight.normal_(1.0, 0.02)
+        m.bias.zero_()
+""")
+    failed = _failed("11_stabilization", module, "weights_init")
+    assert failed and all("torch.no_grad()" in m for m in failed.values()), failed
+
+
+def test_a_message_that_names_its_cause_gets_no_hint():
+    from autograder.checks.base import Check, Mismatch, Named
+
+    def judge_with(error):
+        def judge(student, reference):
+            raise error
+        return judge
+
+    plain = Check("item", "c", probe=lambda ns, inputs: {}, judge=judge_with(Mismatch("wrong")), hint="the hint")
+    named = Check("item", "c", probe=lambda ns, inputs: {}, judge=judge_with(Named("the cause")), hint="the hint")
+    assert plain.evaluate({}, {}).message == "wrong — the hint"
+    assert named.evaluate({}, {}).message == "the cause"

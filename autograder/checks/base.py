@@ -38,6 +38,11 @@ class Mismatch(Exception):
     """Raised inside a judge: the submission's output is wrong; the text says how."""
 
 
+class Named(Mismatch):
+    """A ``Mismatch`` whose text names the cause (a formula slip, a result already wrong on plain inputs): the
+    check's hint, about the check's own subject (tensors, precision, ...), is not added, as it would blame another."""
+
+
 @dataclass
 class Check:
     item: str
@@ -63,10 +68,11 @@ class Check:
     def evaluate(self, student: dict, reference: dict) -> Verdict:
         """Run the judge; a ``Mismatch`` (or a malformed output) becomes a failed verdict with the hint."""
         judge = self.judge or judge_all_close()
+        named = False
         try:
             verdict = judge(student, reference)
         except Mismatch as err:
-            verdict = Verdict.failed(str(err))
+            verdict, named = Verdict.failed(str(err)), isinstance(err, Named)
         except Exception as err:  # noqa: BLE001 - any malformed output (OverflowError, RecursionError, ...) fails this check only
             text = str(err)
             verdict = Verdict.failed(f"output could not be compared ({err.__class__.__name__}"
@@ -75,7 +81,7 @@ class Check:
             verdict = Verdict(min(max(0.0, verdict.fraction if verdict.fraction == verdict.fraction else 0.0), 1.0),
                               verdict.message)
         crashed = CRASHED.search(verdict.message)  # the student's code raised: the usual hint is beside the point
-        if verdict.fraction < 1.0 and self.hint and self.hint not in verdict.message and not crashed:
+        if verdict.fraction < 1.0 and self.hint and self.hint not in verdict.message and not crashed and not named:
             verdict.message = f"{verdict.message} — {self.hint}"
         return verdict
 
@@ -138,6 +144,9 @@ def explain_error(err: BaseException) -> str:
     first = re.sub(r"'_Stub(\w+)' object", r"the checks' stand-in \1 (a plain nn.Module)", first)
     if "object has no attribute 'device'" in first:
         first += " (an nn.Module has no .device: use next(model.parameters()).device)"
+    if "leaf variable that requires grad is being used in an in-place operation" in text_l:
+        first += (" (a parameter changed in place outside torch.no_grad(): use the nn.init functions, which work "
+                  "under no_grad, or wrap the change in `with torch.no_grad():`)")
     return f"{err.__class__.__name__}{': ' + first if first else ''}"
 
 

@@ -107,7 +107,11 @@ def _judge_unchanged(student, reference):
 for _item, _low, _high, _formula in (("to_tanh_range", 0.0, 1.0, "2 * x - 1"), ("from_tanh_range", -1.0, 1.0, "(x + 1) / 2")):
 
     def _values(ns, inputs, item=_item, low=_low, high=_high):
-        return {"output": capture(lambda: getattr(ns, item)(_range_inputs(low, high)))}
+        # a batch that spans the whole range, and one inside it: a min-max rescaling of the batch
+        # ((x - x.min()) / (x.max() - x.min())) agrees with the map on the first only
+        narrow = _range_inputs(low + 0.25 * (high - low), low + 0.75 * (high - low))
+        return {"output": capture(lambda: getattr(ns, item)(_range_inputs(low, high))),
+                "output_of_a_batch_inside_the_range": capture(lambda: getattr(ns, item)(narrow))}
 
     def _dtype_device(ns, inputs, item=_item, low=_low, high=_high):
         return _keeps_dtype_and_device(getattr(ns, item), low, high)
@@ -116,7 +120,8 @@ for _item, _low, _high, _formula in (("to_tanh_range", 0.0, 1.0, "2 * x - 1"), (
         return _leaves_input_unchanged(getattr(ns, item), low, high)
 
     check(_item, "values", weight=2, judge=judge_all_close(atol=1e-6, rtol=0),
-          hint=f"{_item}(x) is {_formula}, elementwise, same shape as x")(_values)
+          hint=f"{_item}(x) is {_formula}, elementwise, same shape as x: a fixed map, not a rescaling by the "
+               "batch's own min and max")(_values)
     check(_item, "keeps_dtype_and_device", judge=_judge_dtype_device,
           hint="do not cast (.float()) or build new tensors on the CPU: plain arithmetic on x keeps its dtype and device")(_dtype_device)
     check(_item, "leaves_input_unchanged", judge=_judge_unchanged,

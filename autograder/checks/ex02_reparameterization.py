@@ -1,7 +1,8 @@
 """Checks for 02_reparameterization: reparameterize(mu, logvar, eps=None) -> z.
 
 Values are compared exactly only when ``eps`` is given. With ``eps=None`` the draws are judged
-statistically (means, standard deviations and correlations over 20,000 draws) or through
+statistically (means, standard deviations, the share beyond 3 sigma and correlations over 20,000 draws;
+the same draws after the same ``torch.manual_seed``) or through
 relations that hold for any draw (``dz/dlogvar = (z - mu) / 2``), never against the reference's
 random numbers. ``normal_draws`` is shared with 04 and 05.
 """
@@ -22,6 +23,11 @@ DRAWS = 20_000
 MEAN_TOL = 0.05  # |sample mean - mu| / sigma; the standard error is 1/sqrt(20,000) = 0.007 (7 standard errors)
 STD_TOL = 0.03  # |sample std / sigma - 1|; the standard error is 1/sqrt(40,000) = 0.005 (6 standard errors)
 CORR_TOL = 0.05  # |correlation between latent dimensions|; the standard error is 0.007
+# Beyond 3 standard deviations lie 0.27% of normal draws. Noise clamped to [-3, 3] (or bounded, like scaled uniform
+# noise) has none there, yet its mean and standard deviation pass. Judged where at least TAIL_MIN_EXPECTED values are
+# expected beyond 3; the count is Poisson, and for 34 expected the bounds are 3.5 (low) and 6 (high) standard errors.
+TAIL_SIGMAS, TAIL_LOW, TAIL_HIGH, TAIL_MIN_EXPECTED = 3.0, 0.4, 2.0, 30
+TAIL_FRACTION = 0.0026998  # P(|N(0, 1)| > 3)
 
 
 def _inputs(seed: int, batch: int = 5, dim: int = 4, dtype=torch.float32):
@@ -54,6 +60,17 @@ def normal_draws(eps, what: str, mean_tol: float = MEAN_TOL, std_tol: float = ST
     if (std[worst] - 1).abs() > std_tol:
         raise Mismatch(f"{what} should have standard deviation 1 but a dimension has {std[worst].item():.3f} "
                        f"(tolerance {std_tol}): the scale is sigma = exp(logvar / 2), and eps ~ N(0, 1)")
+    expected_tail = TAIL_FRACTION * eps.numel()
+    if expected_tail >= TAIL_MIN_EXPECTED:
+        beyond = (eps.abs() > TAIL_SIGMAS).sum().item()
+        if beyond < TAIL_LOW * expected_tail:
+            raise Mismatch(f"{what} has {beyond} of {eps.numel():,} values beyond 3 standard deviations, where a normal "
+                           f"distribution has about {expected_tail:.0f}: the noise is clamped or bounded; draw it standard "
+                           "normal (torch.randn_like, torch.randn) and use it as drawn (no clamp, no uniform noise)")
+        if beyond > TAIL_HIGH * expected_tail:
+            raise Mismatch(f"{what} has {beyond} of {eps.numel():,} values beyond 3 standard deviations, where a normal "
+                           f"distribution has about {expected_tail:.0f}: the noise must be standard normal (torch.randn_like, "
+                           "torch.randn)")
     if corr_tol is not None and eps.shape[1] > 1:
         corr = torch.corrcoef(eps.T)
         off = (corr - torch.eye(eps.shape[1], dtype=corr.dtype)).abs().max().item()
@@ -81,6 +98,8 @@ def _judge_explicit_eps(student, reference):
             mu + logvar.exp() * eps,
         "mu - sigma * eps: the noise is added, z = mu + sigma * eps": mu - (0.5 * logvar).exp() * eps,
         "mu + logvar * eps: sigma = exp(logvar / 2)": mu + logvar * eps,
+        "mu + 0.5 * exp(logvar) * eps: sigma = exp(0.5 * logvar), the 0.5 goes inside the exp":
+            mu + 0.5 * logvar.exp() * eps,
         "mu + exp(logvar / 2): the noise is missing": mu + (0.5 * logvar).exp(),
     }
     for text, candidate in guesses.items():
@@ -117,11 +136,17 @@ def _judge_statistics(student, reference):
     if torch.equal(first, second):
         raise Mismatch("two calls with eps=None returned the same z: draw fresh noise on every call "
                        "(do not seed the generator inside the function)")
+    seeded = [tensor_of(student[k], "z") for k in ("after_seed", "after_same_seed")]
+    if seeded[0].shape != seeded[1].shape or not torch.equal(*seeded):
+        raise Mismatch("two calls after the same torch.manual_seed(...) returned different z: draw eps from PyTorch's "
+                       "default generator (torch.randn_like(mu)), not from a torch.Generator of your own; seed_everything "
+                       "does not reach a private generator, and a CPU one raises for inputs on a GPU")
     return Verdict.passed()
 
 
 @check("reparameterize", "statistics", weight=3, judge=_judge_statistics,
-       hint="with eps=None, draw eps = torch.randn_like(mu): standard normal, one value per element, fresh every call")
+       hint="with eps=None, draw eps = torch.randn_like(mu): standard normal, one value per element, fresh every call, "
+            "from PyTorch's default generator")
 def statistics(ns, inputs):
     mu = torch.tensor(MU).expand(DRAWS, len(MU)).contiguous()
     logvar = torch.log(torch.tensor(SIGMA) ** 2).expand(DRAWS, len(MU)).contiguous()
@@ -132,6 +157,9 @@ def statistics(ns, inputs):
         "first_call": capture(lambda: ns.reparameterize(small_mu, small_logvar)),
         "second_call": capture(lambda: ns.reparameterize(small_mu, small_logvar)),
     }
+    for key in ("after_seed", "after_same_seed"):  # the default generator, reseeded: the same draws
+        torch.manual_seed(21)
+        outputs[key] = capture(lambda: ns.reparameterize(small_mu, small_logvar))
     outputs["inputs_changed"] = not all(torch.equal(a, b) for a, b in zip(given, (mu, logvar, small_mu, small_logvar)))
     return outputs
 

@@ -105,6 +105,9 @@ def _judge_matches(student, reference):
         raise Mismatch("the KL is averaged over the latent dimensions: sum over them instead")
     if torch.allclose(kl, 2 * oracle, atol=atol, rtol=rtol):
         raise Mismatch("the KL is twice the expected value: the factor 0.5 is missing")
+    if torch.allclose(kl, oracle / mu.shape[0], atol=atol, rtol=rtol):
+        raise Mismatch("the KL is divided by the batch size: kl_divergence returns each sample's own KL (summed over "
+                       "the latent dimensions); the mean over the batch is taken in vae_loss")
     raise Mismatch(f"the KL differs from torch.distributions.kl_divergence(Normal(mu, exp(0.5 logvar)), Normal(0, 1))"
                    f".sum(-1) by up to {(kl - oracle).abs().max():.3g} (tolerance atol={atol:g}, rtol={rtol:g})")
 
@@ -220,6 +223,10 @@ def kl_backpropagates(ns, inputs):
 
 
 # ---------------------------------------------------------------- reconstruction_loss
+BINARISED = ("the targets were binarised (x > 0.5): the Bernoulli likelihood takes the grey values of x in [0, 1] as "
+             "they are; pass x itself to binary_cross_entropy_with_logits")
+
+
 def _judge_recon(student, reference):
     x_logits, x = reference["x_logits"].double(), reference["x"].double()
     got = _vector(student["recon"], "reconstruction_loss(x_logits, x)", x.shape[0])
@@ -233,6 +240,8 @@ def _judge_recon(student, reference):
     if torch.allclose(got, true_recon(torch.sigmoid(x_logits), x), atol=atol, rtol=rtol):
         raise Mismatch("sigmoid was applied to the logits before binary_cross_entropy_with_logits: pass the logits "
                        "themselves")
+    if torch.allclose(got, true_recon(x_logits, (x > 0.5).double()), atol=atol, rtol=rtol):
+        raise Mismatch(BINARISED)
     raise Mismatch(f"the per-image BCE differs from binary_cross_entropy_with_logits(x_logits, x, reduction='none') "
                    f"summed over pixels by up to {(got - oracle).abs().max():.3g} (tolerance atol={atol:g}, "
                    f"rtol={rtol:g}); check the argument order (logits first, targets second)")
@@ -256,10 +265,18 @@ def _judge_large(student, reference):
         raise Mismatch(f"with logits of magnitude 25-40 the loss is {got.tolist()}: log(sigmoid(...)) overflowed; "
                        "compute the BCE from the logits with F.binary_cross_entropy_with_logits")
     if not torch.allclose(got, oracle, rtol=1e-5, atol=1e-2):
-        raise Mismatch(f"with logits of magnitude 25-40 the loss should be {[round(v, 1) for v in oracle.tolist()]} "
-                       f"but is {[round(v, 1) for v in got.tolist()]} (relative tolerance 1e-5): sigmoid saturates "
-                       "to exactly 0 or 1 in float32 and the log is clamped; use F.binary_cross_entropy_with_logits "
-                       "on the logits instead of sigmoid followed by binary_cross_entropy")
+        if torch.allclose(got, true_recon(x_logits, (x > 0.5).double()), rtol=1e-5, atol=1e-2):
+            raise Mismatch(BINARISED)
+        shown = f"{[round(v, 1) for v in oracle.tolist()]} but is {[round(v, 1) for v in got.tolist()]}"
+        if (got < oracle * (1 - 1e-5)).any():  # sigmoid-then-log overshoots (log 0 clamped to -100); a cap undershoots
+            raise Mismatch(f"with logits of magnitude 25-40 the loss should be {shown} (relative tolerance 1e-5): "
+                           "the loss stops growing with the logits, as when they are clamped (x_logits.clamp(...)); a "
+                           "confident wrong logit must cost its full value, so pass the logits unclamped to "
+                           "F.binary_cross_entropy_with_logits")
+        raise Mismatch(f"with logits of magnitude 25-40 the loss should be {shown} (relative tolerance 1e-5): sigmoid "
+                       "saturates to exactly 0 or 1 in float32 and the log is clamped; use "
+                       "F.binary_cross_entropy_with_logits on the logits instead of sigmoid followed by "
+                       "binary_cross_entropy")
     return Verdict.passed()
 
 
@@ -341,6 +358,12 @@ def _judge_batch_means(student, reference):
         if abs(got.item() - want) > 1e-3 + 1e-5 * abs(want):
             if abs(got.item() - batch * want) <= 1e-3 + 1e-5 * abs(batch * want):
                 raise Mismatch(f"{name} is the sum over the batch: take the mean over the batch (nats per image)")
+            per_element = {"recon": reference["x"][0].numel(), "kl": reference["mu"].shape[1]}.get(name)
+            if per_element and abs(got.item() - want / per_element) <= 1e-4 + 1e-5 * abs(want / per_element):
+                what = "pixels" if name == "recon" else "latent dimensions"
+                raise Mismatch(f"{name} is averaged over the {what} too (a mean over every element, as the default "
+                               f"reduction='mean' does): sum over the {what} of each image, then take the mean over "
+                               "the batch; reconstruction_loss(...).mean() and kl_divergence(...).mean() do both")
             raise Mismatch(f"{name} is {got.item():.4f}, expected {want:.4f} (tolerance atol=1e-3, rtol=1e-5); "
                            "return (recon.mean() + beta * kl.mean(), recon.mean(), kl.mean()) in that order")
     return Verdict.passed()
@@ -357,14 +380,22 @@ def batch_means(ns, inputs):
 
 def _judge_beta(student, reference):
     want_recon, want_kl = _expected_terms(reference)
-    for key, beta in (("beta_quarter", 0.25), ("beta_four", 4.0)):
-        loss, recon, kl = _loss_outputs(student[key], f"vae_loss(..., beta={beta})")
-        if abs(kl.item() - beta * want_kl) < 1e-3 and abs(kl.item() - want_kl) > 1e-3:
-            raise Mismatch(f"with beta={beta} the returned kl is beta * kl: return the unweighted KL mean and apply "
-                           "beta only inside loss")
+    runs = {beta: _loss_outputs(student[key], f"vae_loss(..., beta={beta})")
+            for key, beta in (("beta_quarter", 0.25), ("beta_four", 4.0))}
+    if all(abs(kl.item() - beta * want_kl) < 1e-3 and abs(kl.item() - want_kl) > 1e-3
+           for beta, (_, _, kl) in runs.items()):
+        raise Mismatch("the returned kl is beta * kl (checked with beta=0.25 and 4): return the unweighted KL mean "
+                       "and apply beta only inside loss")
+    for beta, (loss, recon, kl) in runs.items():
         if abs(recon.item() - want_recon) > 1e-3 + 1e-5 * want_recon or abs(kl.item() - want_kl) > 1e-3 + 1e-5 * want_kl:
+            other = runs[4.0 if beta == 0.25 else 0.25]
+            if abs(other[1].item() - recon.item()) < 1e-6 and abs(other[2].item() - kl.item()) < 1e-6:
+                raise Mismatch(f"recon and kl are {recon.item():.4f} and {kl.item():.4f} whatever beta, expected "
+                               f"{want_recon:.4f} and {want_kl:.4f}: the terms themselves are wrong (see "
+                               "batch_means), not their weighting")
             raise Mismatch(f"with beta={beta}, recon and kl should not change (got {recon.item():.4f}, {kl.item():.4f}; "
                            f"expected {want_recon:.4f}, {want_kl:.4f})")
+    for beta, (loss, recon, kl) in runs.items():
         want = want_recon + beta * want_kl
         if abs(loss.item() - want) > 1e-3 + 1e-5 * abs(want):
             if abs(loss.item() - (want_recon + want_kl)) < 1e-3:

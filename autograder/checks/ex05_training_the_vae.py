@@ -109,11 +109,25 @@ def _steps(ns, batches, beta=None, seed: int = 0) -> dict:
     return seen
 
 
-def _compare_params(got, expected, what: str) -> None:
-    for g, e in zip(got, expected):
-        g = tensor_of(g, "a parameter")
-        if tuple(g.shape) != tuple(e.shape) or not torch.allclose(g.double(), e.double(), atol=PARAM_ATOL, rtol=PARAM_RTOL):
-            raise Mismatch(what)
+def _compare_params(got, expected, what: str, before=None) -> None:
+    """Raise ``what`` unless every parameter matches; with ``before`` (the weights before the step), an update that
+    is the reference's scaled by a constant is named as such."""
+    got = [tensor_of(g, "a parameter") for g in got]
+    if len(got) == len(expected) and all(
+            tuple(g.shape) == tuple(e.shape) and torch.allclose(g.double(), e.double(), atol=PARAM_ATOL, rtol=PARAM_RTOL)
+            for g, e in zip(got, expected)):
+        return
+    if before is not None and len(got) == len(expected) == len(before) and all(
+            tuple(g.shape) == tuple(e.shape) == tuple(b.shape) for g, e, b in zip(got, expected, before)):
+        mine = torch.cat([(g.double() - b.double()).flatten() for g, b in zip(got, before)])
+        theirs = torch.cat([(e.double() - b.double()).flatten() for e, b in zip(expected, before)])
+        scale = (mine @ theirs / (theirs @ theirs)).item() if theirs.abs().sum() > 0 else 0.0
+        if scale > 0 and abs(scale - 1) > 1e-3 and (mine - scale * theirs).norm() <= 1e-3 * mine.norm():
+            raise Mismatch(f"the update points exactly the way of the reference's but is {scale:.3g} times as long: the "
+                           "loss or its gradients were scaled (loss divided by the batch size, gradients clipped, "
+                           "optimizer.step() called twice?); backpropagate the loss of vae_loss as it is, then "
+                           "call optimizer.step() once")
+    raise Mismatch(what)
 
 
 def _judge_updates(student, reference):
@@ -126,7 +140,9 @@ def _judge_updates(student, reference):
                        "gradients before backward, not between backward and step")
     _compare_params(after, reference["run"]["after"][0],
                     f"after one step of plain SGD the weights differ from the reference (tolerance atol={PARAM_ATOL:g}, "
-                    f"rtol={PARAM_RTOL:g}): backpropagate the whole loss = recon + beta * kl from vae_loss, once")
+                    f"rtol={PARAM_RTOL:g}): backpropagate the whole loss = recon + beta * kl from vae_loss, once, and "
+                    "step the optimizer passed in (not one of your own)",
+                    before=before)
     return Verdict.passed()
 
 
@@ -142,7 +158,8 @@ def _judge_accumulation(student, reference):
         raise Mismatch(f"vae_train_step raised {raised(seen)}")
     first, second = seen["after"]
     _compare_params(first, reference["run"]["after"][0],
-                    "the first of two steps already gives other weights than the reference (see updates_weights)")
+                    "the first of two steps already gives other weights than the reference (see updates_weights)",
+                    before=seen["before"])
     _compare_params(second, reference["run"]["after"][1],
                     "the first step is right but the second is not: the gradients of the first step were still in "
                     "p.grad; call optimizer.zero_grad() before loss.backward() in every step")
@@ -159,14 +176,21 @@ def _judge_beta(student, reference):
     seen = student["run"]
     if raised(seen):
         raise Mismatch(f"vae_train_step(..., beta=4.0) raised {raised(seen)}")
+    ignored = raised(reference["run_beta_1"]) is None and all(
+        tuple(tensor_of(g, "a parameter").shape) == tuple(e.shape)
+        and torch.allclose(g.double(), e.double(), atol=PARAM_ATOL, rtol=PARAM_RTOL)
+        for g, e in zip(seen["after"][0], reference["run_beta_1"]["after"][0]))
     _compare_params(seen["after"][0], reference["run"]["after"][0],
-                    "with beta=4.0 the update differs from one step on recon + 4 * kl: pass beta on to vae_loss")
+                    "with beta=4.0 the update is the one of beta=1: pass beta on to vae_loss" if ignored else
+                    "with beta=4.0 the update differs from one step on recon + 4 * kl (see updates_weights: does the "
+                    "step with the default beta match?)", before=seen["before"])
     return Verdict.passed()
 
 
 @check("vae_train_step", "uses_beta", weight=0.5, judge=_judge_beta, hint="vae_loss(x_logits, x, mu, logvar, beta)")
 def uses_beta(ns, inputs):
-    return {"run": _steps(ns, [_images(8, 4)], beta=4.0, seed=2)}
+    return {"run": _steps(ns, [_images(8, 4)], beta=4.0, seed=2),
+            "run_beta_1": _steps(ns, [_images(8, 4)], seed=2)}  # read from the reference's: the update beta=4 is not
 
 
 def _judge_detached(student, reference):
@@ -288,8 +312,14 @@ def _judge_values(student, reference):
     if got["recon"] == 0 and got["kl"] == 0:
         raise Mismatch("recon and kl are 0: the loop saw no images; batches may be a generator, which can be "
                        "looped over only once (count the images in the same loop)")
+    close = lambda a, b: abs(a - b) <= LOSS_ATOL + 1e-4 * abs(b)  # noqa: E731
+    if not all(close(got[k], want[k]) for k in want):
+        first = _metrics(reference["first_batch_only"], "the reference on the first batch")
+        if all(close(got[k], first[k]) for k in first):
+            raise Mismatch("the values are those of the first batch alone: the loop ends after one batch (a return "
+                           "or break inside the for loop?); go through every batch, then divide by the number of images")
     for key in ("recon", "kl", "neg_elbo"):
-        if abs(got[key] - want[key]) > LOSS_ATOL + 1e-4 * abs(want[key]):
+        if not close(got[key], want[key]):
             raise Mismatch(f"{key} is {got[key]:.4f}, expected {want[key]:.4f} (tolerance atol={LOSS_ATOL:g}, "
                            "rtol=1e-4) on batches of 20, 4 and 8 images: average over images, not over batches "
                            "(add up per-image sums, divide by the number of images), and neg_elbo = recon + kl")
@@ -308,7 +338,9 @@ def _uneven_batches():
             "of images; batches may be a generator, so loop over it once")
 def values(ns, inputs):
     model = TinyVAE(seed=5)
-    return {"metrics": _as_plain(_evaluate(ns, model, _uneven_batches())[0])}
+    metrics = _as_plain(_evaluate(ns, model, _uneven_batches())[0])
+    first = _as_plain(_evaluate(ns, TinyVAE(seed=5), [next(_uneven_batches())])[0])  # read from the reference's
+    return {"metrics": metrics, "first_batch_only": first}
 
 
 def _judge_sampled(student, reference):
@@ -457,6 +489,9 @@ def shape_and_ends(ns, inputs):
 
 
 def _judge_linear(student, reference):
+    if student.get("inputs_changed"):
+        raise Mismatch("interpolate_latents changed z1 or z2 in place (z2.sub_(z1), z1 += ...): the caller's codes "
+                       "must stay as they were; compute the path into new tensors, (1 - t) * z1 + t * z2")
     expected = reference["path"].double()
     path = _path(student["path"], "interpolate_latents(z1, z2, steps=6)", *expected.shape)
     if not torch.allclose(path, expected, atol=1e-6, rtol=1e-5):
@@ -467,26 +502,25 @@ def _judge_linear(student, reference):
 
 
 @check("interpolate_latents", "linear_path", weight=0.5, judge=_judge_linear,
-       hint="t = torch.linspace(0, 1, steps)[:, None]; z = (1 - t) * z1 + t * z2")
+       hint="t = torch.linspace(0, 1, steps)[:, None]; z = (1 - t) * z1 + t * z2, leaving z1 and z2 unchanged")
 def linear_path(ns, inputs):
     z1, z2 = _ends(2, 5)
-    return {"path": capture(lambda: ns.interpolate_latents(z1, z2, 6))}
+    given = (z1.clone(), z2.clone())
+    path = capture(lambda: ns.interpolate_latents(z1, z2, 6))
+    return {"path": path, "inputs_changed": not (torch.equal(z1, given[0]) and torch.equal(z2, given[1]))}
 
 
 def _judge_path_dtype(student, reference):
-    got = student["float64"]
-    if raised(got):
-        raise Mismatch(f"with float64 codes the call raised {raised(got)}")
-    got = tensor_of(got, "the path of float64 codes")
-    if got.dtype != torch.float64:
-        raise Mismatch(f"with float64 codes the path is {got.dtype}: create t with dtype=z1.dtype")
-    half = student["float16"]
-    if raised(half):
-        raise Mismatch(f"with float16 codes the call raised {raised(half)}")
-    half = tensor_of(half, "the path of float16 codes")
-    if half.dtype != torch.float16:
-        raise Mismatch(f"with float16 codes the path is {half.dtype}: t was made in another dtype (torch.linspace "
-                       "without dtype=) and type promotion changed the result's; create t with dtype=z1.dtype")
+    # float64 codes first; float16 ones also show a float32 t, which type promotion hides behind float64
+    for key, dtype, why in (("float64", torch.float64, ""),
+                            ("float16", torch.float16, "t was made in another dtype (torch.linspace without dtype=) "
+                                                       "and type promotion changed the result's; ")):
+        got = student[key]
+        if raised(got):
+            raise Mismatch(f"with {key} codes the call raised {raised(got)}")
+        got = tensor_of(got, f"the path of {key} codes")
+        if got.dtype != dtype:
+            raise Mismatch(f"with {key} codes the path is {got.dtype}: {why}create t with dtype=z1.dtype")
     meta = student["meta"]
     if raised(meta):
         raise Mismatch(f"with codes on the meta device the call raised {raised(meta)}: create t on the codes' device "

@@ -4,6 +4,9 @@ Generator outputs are compared with the reference after copying the reference we
 running statistics included) into the student's model with ``weights.adopt_reference``, so any
 attribute names, ``nn.Sequential`` or separate layers, ``view``/``reshape`` or ``nn.Unflatten`` pass.
 Inputs come from local ``torch.Generator`` objects, so they never depend on the global RNG.
+The train-mode comparison also compares the BatchNorm running statistics (PyTorch's default momentum) and
+says when two identical forwards differ (dropout); ``backpropagates`` requires a differentiable forward.
+The helpers marked "probe helper" / "judge" below are shared with 08_discriminator.
 """
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import torch
 from torch import nn
 
 from ..plaindata import MetaTensor, describe
-from .base import ExerciseChecks, Mismatch, Verdict, capture, judge_all_close, raised, tensor_of
+from .base import ExerciseChecks, Mismatch, Verdict, assert_close, capture, judge_all_close, raised, tensor_of
 from .weights import adopt_reference, export_reference, judge_adopted, randomize_batchnorm
 
 CHECKS = ExerciseChecks("07_generator")
@@ -65,6 +68,13 @@ def _judge_standard_normal(student, reference):
     if abs(within_one - 0.6827) > 0.02:
         raise Mismatch(f"{100 * within_one:.1f}% of the noise lies in [-1, 1]; for a standard normal it is 68.3% "
                        "(tolerance 2 points) — the distribution is not normal")
+    # 4.55% of N(0, 1) lies beyond +-2 (standard error 0.15 points over 20,000 draws): clamped or truncated
+    # noise has (almost) none there, heavy-tailed noise far more.
+    beyond_two = (x.abs() > 2).double().mean().item()
+    if abs(beyond_two - 0.0455) > 0.01:
+        raise Mismatch(f"{100 * beyond_two:.2f}% of the noise lies beyond +-2; for a standard normal it is 4.55% "
+                       "(tolerance 1 point): the tails are cut off (no clamp, no truncation) or too heavy — "
+                       "return torch.randn(...) as drawn")
     return Verdict.passed()
 
 
@@ -197,12 +207,120 @@ def matches_reference_eval(ns, inputs):
     return {"output": capture(lambda: _forward_adopted(ns, inputs, train=False))}
 
 
+def running_statistics(model: nn.Module) -> list:
+    """Probe helper: ``[running_mean, running_var]`` of every BatchNorm-like layer, ordered by size then values
+    (so attribute names and registration order do not matter)."""
+    stats = [[m.running_mean.detach().clone(), m.running_var.detach().clone()] for m in model.modules()
+             if isinstance(getattr(m, "running_mean", None), torch.Tensor)
+             and isinstance(getattr(m, "running_var", None), torch.Tensor)]
+    return sorted(stats, key=lambda s: (s[0].numel(), s[0].double().sum().item()))
+
+
+def forward_train_with_stats(make, adopt, x) -> dict:
+    """Probe helper: output and BatchNorm running statistics after one train-mode forward with the reference weights."""
+    def run():
+        model = adopt(make())
+        model.train(True)
+        with torch.no_grad():
+            out = model(x)
+        stats = running_statistics(model)
+        again = adopt(make()).train(True)
+        with torch.no_grad():
+            repeated = again(x)  # the same weights and input: an honest forward gives the same output
+        return {"output": out, "running_stats": stats, "repeated": repeated}
+
+    return capture(run)
+
+
+def judge_train_with_stats(what: str, atol: float, rtol: float, defaults: str):
+    """Judge: the train-mode output matches the reference, and so do the running statistics BatchNorm kept."""
+
+    def judge(student, reference):
+        got = student["run"]
+        if raised(got):
+            raise Mismatch(f"computing {what} raised {raised(got)}")
+        if not isinstance(got, dict) or "output" not in got:
+            raise Mismatch(f"{what} was not produced")
+        try:
+            assert_close(got["output"], reference["run"]["output"], what, atol=atol, rtol=rtol)
+        except Mismatch as err:
+            out, repeated = got["output"], got.get("repeated")
+            if (isinstance(out, torch.Tensor) and isinstance(repeated, torch.Tensor) and out.shape == repeated.shape
+                    and not torch.equal(out, repeated)):
+                raise Mismatch(f"{err}; two train-mode forwards with the same weights and input gave different "
+                               "outputs: something in forward is random (nn.Dropout?); the specified architecture "
+                               "has none") from None
+            raise
+        stats, expected = got.get("running_stats"), reference["run"]["running_stats"]
+        try:
+            assert_close(stats, expected, "the running statistics", atol=1e-5, rtol=1e-4)
+        except Mismatch:
+            raise Mismatch("the outputs match, but after a train-mode forward the BatchNorm running statistics "
+                           "(running_mean, running_var) differ from the reference's: " + defaults) from None
+        return Verdict.passed()
+
+    return judge
+
+
+BN_DEFAULTS = ("keep PyTorch's defaults, nn.BatchNorm2d(channels) with momentum=0.1 (momentum=0.9 or 0.99 is the "
+                "Keras convention, where it means the opposite) and track_running_stats=True (tolerance 1e-5)")
+
+
 @check("Generator", "matches_reference_train", weight=2, prepare=_reference_weights,
-       judge=judge_all_close(atol=1e-5, rtol=1e-4, labels={"output": "G(z) in train mode with the reference weights"}),
+       judge=judge_train_with_stats("G(z) in train mode with the reference weights", 1e-5, 1e-4, BN_DEFAULTS),
        hint="in train mode BatchNorm uses the batch statistics; check the layer order (ConvTranspose -> "
             "BatchNorm -> ReLU), ReLU not LeakyReLU, tanh last (tolerance 1e-5)")
 def matches_reference_train(ns, inputs):
-    return {"output": capture(lambda: _forward_adopted(ns, inputs, train=True))}
+    return {"run": forward_train_with_stats(ns.Generator, lambda m: adopt_reference(m, inputs["weights"]),
+                                            _noise(6, seed=1))}
+
+
+def backprop_run(make, x) -> dict:
+    """Probe helper: which parameters (and whether the input) received a gradient from one backward pass
+    through a train-mode forward (the student's own initialization: the architecture is judged elsewhere)."""
+    def run():
+        model = make()
+        model.train(True)
+        inp = x.clone().requires_grad_()
+        out = model(inp)
+        weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(5), dtype=out.dtype)
+        (out * weights).sum().backward()
+        return {"missing": [name for name, p in model.named_parameters() if p.grad is None],
+                "input_grad": inp.grad is not None and bool(torch.isfinite(inp.grad).all())
+                and bool(inp.grad.abs().sum() > 0)}
+
+    return {"run": capture(run)}
+
+
+def judge_backprop(what: str, trained: str, need_input: bool):
+    """Judge: backward() through ``what`` reaches every parameter (and the input when ``need_input``)."""
+
+    def judge(student, reference):
+        got = student["run"]
+        if raised(got):
+            text = raised(got)
+            if "does not require grad" in text:
+                raise Mismatch(f"{what} carries no gradient (backward() raised: element 0 of tensors does not "
+                               f"require grad): do not detach the output, use .data or run forward under "
+                               f"torch.no_grad(); {trained}")
+            raise Mismatch(f"backpropagating through {what} raised {text}")
+        if got["missing"]:
+            raise Mismatch(f"after backward() through {what} the parameters {', '.join(got['missing'][:4])} have no "
+                           f"gradient: something inside forward is detached (.detach(), .data, torch.no_grad()); "
+                           f"{trained}")
+        if need_input and not got["input_grad"]:
+            raise Mismatch(f"no gradient reaches the input of {what}: do not detach the input inside forward; "
+                           f"{trained}")
+        return Verdict.passed()
+
+    return judge
+
+
+@check("Generator", "backpropagates",
+       judge=judge_backprop("G(z)", "the generator is trained through its output", need_input=False),
+       hint="forward must stay differentiable: no .detach(), .data or torch.no_grad() inside it")
+def backpropagates(ns, inputs):
+    return backprop_run(ns.Generator, _noise(4, seed=2))
 
 
 def _judge_runs(what: str, batch_size: int, dtype: torch.dtype | None = None):

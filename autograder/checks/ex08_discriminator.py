@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from .base import ExerciseChecks, Mismatch, Verdict, capture, judge_all_close, raised, tensor_of
+from .ex07_generator import BN_DEFAULTS, backprop_run, forward_train_with_stats, judge_backprop, judge_train_with_stats
 from .weights import adopt_reference, export_reference, judge_adopted, randomize_batchnorm
 
 CHECKS = ExerciseChecks("08_discriminator")
@@ -106,11 +107,21 @@ def matches_reference_eval(ns, inputs):
 
 
 @check("Discriminator", "matches_reference_train", weight=3, prepare=_reference_weights,
-       judge=judge_all_close(atol=1e-4, rtol=1e-4, labels={"output": "D(x) in train mode with the reference weights"}),
+       judge=judge_train_with_stats("D(x) in train mode with the reference weights", 1e-4, 1e-4, BN_DEFAULTS),
        hint="in train mode BatchNorm uses the batch statistics; check LeakyReLU(0.2), the Conv -> BatchNorm -> "
             "LeakyReLU order and that there is no final sigmoid (tolerance 1e-4)")
 def matches_reference_train(ns, inputs):
-    return {"output": capture(lambda: _forward_adopted(ns, inputs, train=True))}
+    return {"run": forward_train_with_stats(ns.Discriminator, lambda m: adopt_reference(m, inputs["weights"]),
+                                            _images(6, seed=2))}
+
+
+@check("Discriminator", "backpropagates",
+       judge=judge_backprop("D(x)", "the discriminator is trained through its logits, and the generator through "
+                            "D's input", need_input=True),
+       hint="forward must stay differentiable with respect to its weights and its input: no .detach(), .data or "
+            "torch.no_grad() inside it")
+def backpropagates(ns, inputs):
+    return backprop_run(ns.Discriminator, _images(4, seed=3))
 
 
 def _judge_dtype(student, reference):

@@ -16,17 +16,25 @@ the checks take milliseconds:
 in the prescribed order: a mistake inside ``discriminator_step`` costs points once, and an inlined
 ``gan_train_step`` is judged on its own. Every G update must get fresh noise; the D update may share its
 batch with the first G update (as in the PyTorch DCGAN tutorial).
+
+``argument_order`` calls each step with its optional arguments by position and by keyword: the contract's
+parameter order is what callers rely on. When a step raises, ``_capture`` also records what the course's
+functions in the traceback received, so an argument passed in the wrong position (``real_label`` landing in
+``noise_dim``, say) is named with the contract's signature, in full by the item's first check and in a few
+words by the others.
 """
 from __future__ import annotations
 
 import math
+import traceback
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..plaindata import describe, tensor_facts
-from .base import ExerciseChecks, Mismatch, Verdict, assert_close, capture, number_of, raised, tensor_of
+from .base import (ExerciseChecks, Mismatch, Verdict, assert_close, explain_error, is_stub, number_of, tensor_of,
+                   where_in_notebook)
 
 CHECKS = ExerciseChecks("10_gan_training")
 check = CHECKS.check
@@ -101,7 +109,7 @@ def _grads(model: nn.Module) -> list:
 
 def _loss_info(value) -> dict:
     """What was returned as a loss: the value and whether it is a detached scalar tensor."""
-    if raised(value):
+    if _raised(value):
         return value
     facts = tensor_facts(value)  # what PyTorch stores: a subclass's requires_grad property cannot lie
     if facts is not None:
@@ -120,10 +128,102 @@ def _spy(optimizer, name: str, log: list) -> None:
     optimizer.step = recorded
 
 
+# ---------------------------------------------------------------- errors, with the arguments the course's functions received
+SIGNATURES = {  # the contract's signatures, and how to call them safely
+    "sample_noise": ("sample_noise(batch_size, noise_dim=100, device=None)",
+                     "sample_noise(B, noise_dim, device=real.device)"),
+    "discriminator_loss": ("discriminator_loss(real_logits, fake_logits, real_label=1.0)",
+                           "discriminator_loss(D(real), D(fake), real_label=real_label)"),
+    "discriminator_step": ("discriminator_step(G, D, real, opt_D, noise_dim=100, real_label=0.9, max_grad_norm=None)",
+                           "discriminator_step(G, D, real, opt_D, real_label=real_label, max_grad_norm=max_grad_norm)"),
+    "generator_step": ("generator_step(G, D, batch_size, opt_G, noise_dim=100, max_grad_norm=None)",
+                       "generator_step(G, D, real.shape[0], opt_G, max_grad_norm=max_grad_norm)"),
+    "gan_train_step": ("gan_train_step(G, D, real, opt_G, opt_D, g_steps=2, real_label=0.9, max_grad_norm=None)",
+                       "gan_train_step(G, D, real, opt_G, opt_D, g_steps=g_steps)"),
+}
+_INTS = ("int", "int64", "int32")
+_NUMBERS = _INTS + ("float", "float64", "float32", "Tensor")
+_FITS = {  # parameter -> the type names an argument in its place may have
+    "batch_size": _INTS, "noise_dim": _INTS, "g_steps": _INTS,
+    "real_label": _NUMBERS, "max_grad_norm": ("NoneType",) + _NUMBERS,
+    "device": ("NoneType", "str", "device") + _INTS,
+}
+FULL_EXPLANATION = {"discriminator_step": "discriminator_step.loss_and_update",
+                    "generator_step": "generator_step.loss_and_update", "gan_train_step": "gan_train_step.update_order"}
+
+
+def _received(err: BaseException) -> list:
+    """Probe helper: ``[[function, {parameter: [type name, repr]}], ...]`` for the course's functions in the traceback
+    of ``err`` (outermost first): raw facts, so the judge can name an argument passed in the wrong position."""
+    out = []
+    for frame, _ in traceback.walk_tb(err.__traceback__):
+        code = frame.f_code
+        if code.co_name not in SIGNATURES:
+            continue
+        params = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
+        facts = {}
+        for name in params:
+            if name in _FITS and name in frame.f_locals:
+                value = frame.f_locals[name]
+                facts[name] = [type(value).__name__, repr(value)[:40] if type(value).__name__ in
+                               ("int", "float", "bool", "NoneType", "str", "device") else type(value).__name__]
+        out.append([code.co_name, facts])
+    return out
+
+
+def _capture(fn):
+    """``base.capture`` that also records the arguments the course's functions held when the error was raised."""
+    try:
+        return fn()
+    except Exception as err:  # noqa: BLE001 - student code may raise anything
+        if is_stub(err):
+            raise
+        text = explain_error(err) + where_in_notebook(err)
+        received = _received(err)
+        return {"raised": text, "received": received} if received else {"raised": text}
+
+
+def _raised(value) -> str | None:
+    """The error text recorded by ``_capture``, if any."""
+    if isinstance(value, dict) and set(value) in ({"raised"}, {"raised", "received"}) and isinstance(value["raised"], str):
+        return value["raised"]
+    return None
+
+
+def _cause(value) -> tuple[str, str] | None:
+    """(short, long) words for what usually causes the recorded error, when it is one the course knows."""
+    for entry in value.get("received") or []:
+        if not (isinstance(entry, list) and len(entry) == 2 and entry[0] in SIGNATURES and isinstance(entry[1], dict)):
+            continue
+        function, facts = entry
+        for name, fact in facts.items():
+            if name in _FITS and isinstance(fact, list) and len(fact) == 2 and fact[0] not in _FITS[name]:
+                signature, example = SIGNATURES[function]
+                short = f"{function} received {name}={fact[1]}, an argument in the wrong position"
+                return short, (f"{short}: its signature is {signature}; pass the optional arguments by keyword, "
+                               f"{example}")
+    text = value["raised"]
+    if "modified by an inplace operation" in text:
+        short = "backward() went through a graph made before an optimizer step changed the weights"
+        return short, (f"{short} (a fake batch or a loss reused after opt.step(), retain_graph=True): compute G(z) "
+                       "and the loss anew for every update")
+    return None
+
+
 # ---------------------------------------------------------------- judge helpers
-def _call_ok(value, what: str) -> None:
-    if raised(value):
-        raise Mismatch(f"{what} raised {raised(value)}")
+def _call_ok(value, what: str, full: bool = False) -> None:
+    """Fail when the probed call raised. An error the course can explain is explained in full by the item's first
+    check (``full``); the item's other checks name the cause in a few words and point there."""
+    text = _raised(value)
+    if not text:
+        return
+    cause = _cause(value)
+    see = next((check for name, check in FULL_EXPLANATION.items() if what.startswith(name)), None)
+    if cause is None:
+        raise Mismatch(f"{what} raised {text}")
+    if full or see is None:
+        raise Mismatch(f"{what} raised {text} — {cause[1]}")
+    raise Mismatch(f"{what} raised {text.split(':', 1)[0]}: {cause[0]} (see {see})")
 
 
 def _names(model: str) -> list[str]:
@@ -268,24 +368,24 @@ def _noise_runs(step) -> dict:
     runs = []
     for _ in range(2):
         G, D, opt_G, opt_D, real = _setup(NOISE_ROWS)
-        call = capture(lambda: step(G, D, real, opt_G, opt_D))
-        runs.append({"call": "ok" if not raised(call) else call, "z": G.noise})
+        call = _capture(lambda: step(G, D, real, opt_G, opt_D))
+        runs.append({"call": "ok" if not _raised(call) else call, "z": G.noise})
     return {"noise": runs}
 
 
 def _device_run(step) -> dict:
     """``step(G, D, real, opt_G, opt_D)`` with the stand-ins and the batch on the meta device."""
     G, D, opt_G, opt_D, real = _setup(device="meta")
-    call = capture(lambda: step(G, D, real, opt_G, opt_D))
-    return {"call": "ok" if not raised(call) else call, "devices": [str(z.device) for z in G.noise]}
+    call = _capture(lambda: step(G, D, real, opt_G, opt_D))
+    return {"call": "ok" if not _raised(call) else call, "devices": [str(z.device) for z in G.noise]}
 
 
 def _mode_run(step) -> dict:
     G, D, opt_G, opt_D, real = _setup()
     G.train()
     D.train()
-    call = capture(lambda: step(G, D, real, opt_G, opt_D))
-    return {"call": "ok" if not raised(call) else call, "modes": _modes(G, D)}
+    call = _capture(lambda: step(G, D, real, opt_G, opt_D))
+    return {"call": "ok" if not _raised(call) else call, "modes": _modes(G, D)}
 
 
 # ---------------------------------------------------------------- discriminator_step
@@ -300,7 +400,7 @@ def _expected_d_loss(real_label: float) -> float:
 
 
 def _judge_d_loss_and_update(student, reference):
-    _call_ok(student["d_loss"], "discriminator_step")
+    _call_ok(student["d_loss"], "discriminator_step", full=True)
     got = number_of(student["d_loss"], "the returned d_loss")
     expected = number_of(reference["d_loss"], "the reference d_loss")
     if abs(got - expected) > ATOL + RTOL * abs(expected):
@@ -319,7 +419,7 @@ def _judge_d_loss_and_update(student, reference):
             "backward, opt_D.step(); return the loss")
 def d_loss_and_update(ns, inputs):
     G, D, opt_G, opt_D, real = _setup()
-    loss = capture(lambda: ns.discriminator_step(G, D, real, opt_D))
+    loss = _capture(lambda: ns.discriminator_step(G, D, real, opt_D))
     return {"d_loss": loss, "D_after": _weights(D)}
 
 
@@ -338,8 +438,8 @@ def _judge_detached_fake(student, reference):
 def fake_batch_detached(ns, inputs):
     G, D, opt_G, opt_D, real = _setup()
     before = _weights(G)
-    call = capture(lambda: ns.discriminator_step(G, D, real, opt_D))
-    return {"call": "ok" if not raised(call) else call, "G_grads": _grads(G), "G_before": before, "G_after": _weights(G)}
+    call = _capture(lambda: ns.discriminator_step(G, D, real, opt_D))
+    return {"call": "ok" if not _raised(call) else call, "G_grads": _grads(G), "G_before": before, "G_after": _weights(G)}
 
 
 def _judge_weights_only(key: str, what: str, message: str, own=None):
@@ -361,6 +461,11 @@ def _judge_weights_only(key: str, what: str, message: str, own=None):
     return judge
 
 
+def _is_tensor_list(value) -> bool:
+    """Whether ``value`` is a list of real tensors (the weights a probe read), not an error or None."""
+    return isinstance(value, list) and all(isinstance(t, torch.Tensor) for t in value)
+
+
 def _all_close(a, b) -> bool:
     return (isinstance(a, list) and isinstance(b, list) and len(a) == len(b)
             and all(isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor) and x.shape == y.shape
@@ -380,7 +485,8 @@ def _own_clipping(key: str):
     """With SGD the clipped update is the student's own unclipped update scaled to a gradient norm of TINY_NORM."""
     def own(student):
         free, before, clipped = student.get(f"{key}_unclipped"), student.get(f"{key}_before"), student[key]
-        if not (_all_close(free, free) and _all_close(before, before) and _all_close(clipped, clipped)):
+        if not (_is_tensor_list(free) and _is_tensor_list(before) and _is_tensor_list(clipped)
+                and len(free) == len(before) == len(clipped)):
             return False
         update = [f.double() - b.double() for f, b in zip(free, before)]  # -LR * gradient
         norm = math.sqrt(sum(float((u ** 2).sum()) for u in update)) / LR
@@ -400,7 +506,7 @@ def _own_run(step, model_of, stale: bool = False, **kwargs) -> list | None:
         for p in model.parameters():
             p.grad = torch.full_like(p, 0.5)
     torch.manual_seed(1)
-    return None if raised(capture(lambda: step(G, D, real, opt_G, opt_D, **kwargs))) else _weights(model)
+    return None if _raised(_capture(lambda: step(G, D, real, opt_G, opt_D, **kwargs))) else _weights(model)
 
 
 def _d_step(ns):
@@ -420,8 +526,8 @@ def d_zero_grad(ns, inputs):
     before = _weights(D)
     for p in D.parameters():
         p.grad = torch.full_like(p, 0.5)  # left over from an earlier generator step, say
-    call = capture(lambda: ns.discriminator_step(G, D, real, opt_D))
-    return {"call": "ok" if not raised(call) else call, "D_after": _weights(D), "D_after_before": before,
+    call = _capture(lambda: ns.discriminator_step(G, D, real, opt_D))
+    return {"call": "ok" if not _raised(call) else call, "D_after": _weights(D), "D_after_before": before,
             "D_after_clean": _own_run(_d_step(ns), lambda m: m[1])}
 
 
@@ -433,8 +539,8 @@ def d_zero_grad(ns, inputs):
 def d_clips(ns, inputs):
     G, D, opt_G, opt_D, real = _setup()
     before = _weights(D)
-    call = capture(lambda: ns.discriminator_step(G, D, real, opt_D, max_grad_norm=TINY_NORM))
-    return {"call": "ok" if not raised(call) else call, "D_after": _weights(D), "D_after_before": before,
+    call = _capture(lambda: ns.discriminator_step(G, D, real, opt_D, max_grad_norm=TINY_NORM))
+    return {"call": "ok" if not _raised(call) else call, "D_after": _weights(D), "D_after_before": before,
             "D_after_unclipped": _own_run(_d_step(ns), lambda m: m[1])}
 
 
@@ -455,7 +561,7 @@ def d_real_label(ns, inputs):
     out = {}
     for label in (1.0, 0.75):
         G, D, opt_G, opt_D, real = _setup()
-        out[f"real_label={label}"] = capture(lambda: ns.discriminator_step(G, D, real, opt_D, real_label=label))
+        out[f"real_label={label}"] = _capture(lambda: ns.discriminator_step(G, D, real, opt_D, real_label=label))
     return out
 
 
@@ -463,8 +569,8 @@ def d_real_label(ns, inputs):
        hint="sample_noise(real.shape[0], noise_dim, device=real.device): one noise row per real image")
 def d_noise_shape(ns, inputs):
     G, D, opt_G, opt_D, real = _setup()
-    call = capture(lambda: ns.discriminator_step(G, D, real, opt_D, noise_dim=7))
-    return {"call": "ok" if not raised(call) else call, "noise_shapes": G.noise_shapes}
+    call = _capture(lambda: ns.discriminator_step(G, D, real, opt_D, noise_dim=7))
+    return {"call": "ok" if not _raised(call) else call, "noise_shapes": G.noise_shapes}
 
 
 @check("discriminator_step", "noise_standard_normal", weight=0.5,
@@ -491,12 +597,66 @@ def d_keeps_train_mode(ns, inputs):
        hint="return d_loss.detach()")
 def d_returns(ns, inputs):
     G, D, opt_G, opt_D, real = _setup()
-    return {"loss": _loss_info(capture(lambda: ns.discriminator_step(G, D, real, opt_D)))}
+    return {"loss": _loss_info(_capture(lambda: ns.discriminator_step(G, D, real, opt_D)))}
+
+
+def _positional_runs(keywords, positions) -> dict:
+    """Probe helper: the same step called with its optional arguments by keyword and by position, on fresh
+    stand-ins: what each returned, the noise shapes G received and both models' weights afterwards."""
+    out = {}
+    for how, call in (("keywords", keywords), ("positions", positions)):
+        G, D, opt_G, opt_D, real = _setup()
+        loss = _capture(lambda: call(G, D, real, opt_G, opt_D))
+        out[how] = {"loss": loss if _raised(loss) else _loss_info(loss), "noise_shapes": G.noise_shapes,
+                    "weights": _weights(G) + _weights(D)}
+    return out
+
+
+def _judge_positions(function: str, positional: str, keywords: str):
+    """Judge: called by position, ``function`` behaves as called by keyword (its parameters are in the contract's
+    order, so callers that pass them by position get what they meant)."""
+    signature = SIGNATURES[function][0]
+
+    def judge(student, reference):
+        by_name, by_position = student["keywords"], student["positions"]
+        _call_ok(by_name["loss"], f"{function}(..., {keywords})")
+        problem = None
+        if _raised(by_position["loss"]):
+            cause = _cause(by_position["loss"])
+            problem = f"raised an error ({cause[0]})" if cause else f"raised {_raised(by_position['loss'])}"
+        elif by_position["noise_shapes"] != by_name["noise_shapes"]:
+            shapes = [", ".join(str(tuple(s)) for s in run["noise_shapes"]) or "none" for run in (by_position, by_name)]
+            problem = f"gave G noise of shape {shapes[0]} instead of {shapes[1]}"
+        else:
+            try:
+                a, b = (number_of(run["loss"].get("value"), "the loss") for run in (by_position, by_name))
+                same_loss = abs(a - b) <= ATOL + RTOL * abs(b)
+            except Mismatch:  # not a number either way: returns_detached_scalar judges what is returned
+                same_loss = True
+            if not same_loss or not _all_close(by_position["weights"], by_name["weights"]):
+                problem = "returned another loss or updated the weights differently"
+        if problem:
+            raise Mismatch(f"called by position, {function}(..., {positional}) does not do what the same call by "
+                           f"keyword ({keywords}) does: it {problem}. Keep the contract's order of parameters, "
+                           f"{signature}: callers may pass them by position")
+        return Verdict.passed()
+
+    return judge
+
+
+@check("discriminator_step", "argument_order", weight=0.5,
+       judge=_judge_positions("discriminator_step", "7, 0.75, 0.01", "noise_dim=7, real_label=0.75, max_grad_norm=0.01"),
+       hint=SIGNATURES["discriminator_step"][0])
+def d_argument_order(ns, inputs):
+    return _positional_runs(
+        lambda G, D, real, opt_G, opt_D: ns.discriminator_step(G, D, real, opt_D, noise_dim=7, real_label=0.75,
+                                                               max_grad_norm=TINY_NORM),
+        lambda G, D, real, opt_G, opt_D: ns.discriminator_step(G, D, real, opt_D, 7, 0.75, TINY_NORM))
 
 
 # ---------------------------------------------------------------- generator_step
 def _judge_g_loss_and_update(student, reference):
-    _call_ok(student["g_loss"], "generator_step")
+    _call_ok(student["g_loss"], "generator_step", full=True)
     got = number_of(student["g_loss"], "the returned g_loss")
     expected = number_of(reference["g_loss"], "the reference g_loss")
     if abs(got - expected) > ATOL + RTOL * abs(expected):
@@ -511,7 +671,7 @@ def _judge_g_loss_and_update(student, reference):
        hint="zero_grad, generator_loss(D(G(z))), backward, opt_G.step(); return the loss")
 def g_loss_and_update(ns, inputs):
     G, D, opt_G, opt_D, real = _setup()
-    loss = capture(lambda: ns.generator_step(G, D, 5, opt_G))
+    loss = _capture(lambda: ns.generator_step(G, D, 5, opt_G))
     return {"g_loss": loss, "G_after": _weights(G)}
 
 
@@ -529,8 +689,8 @@ def _judge_d_unchanged(student, reference):
 def g_leaves_d(ns, inputs):
     G, D, opt_G, opt_D, real = _setup()
     before = _weights(D)
-    call = capture(lambda: ns.generator_step(G, D, 5, opt_G))
-    return {"call": "ok" if not raised(call) else call, "D_before": before, "D_after": _weights(D),
+    call = _capture(lambda: ns.generator_step(G, D, 5, opt_G))
+    return {"call": "ok" if not _raised(call) else call, "D_before": before, "D_after": _weights(D),
             "D_requires_grad": [bool(p.requires_grad) for p in D.parameters()]}
 
 
@@ -543,8 +703,8 @@ def g_zero_grad(ns, inputs):
     before = _weights(G)
     for p in G.parameters():
         p.grad = torch.full_like(p, 0.5)
-    call = capture(lambda: ns.generator_step(G, D, 5, opt_G))
-    return {"call": "ok" if not raised(call) else call, "G_after": _weights(G), "G_after_before": before,
+    call = _capture(lambda: ns.generator_step(G, D, 5, opt_G))
+    return {"call": "ok" if not _raised(call) else call, "G_after": _weights(G), "G_after_before": before,
             "G_after_clean": _own_run(_g_step(ns), lambda m: m[0])}
 
 
@@ -556,8 +716,8 @@ def g_zero_grad(ns, inputs):
 def g_clips(ns, inputs):
     G, D, opt_G, opt_D, real = _setup()
     before = _weights(G)
-    call = capture(lambda: ns.generator_step(G, D, 5, opt_G, max_grad_norm=TINY_NORM))
-    return {"call": "ok" if not raised(call) else call, "G_after": _weights(G), "G_after_before": before,
+    call = _capture(lambda: ns.generator_step(G, D, 5, opt_G, max_grad_norm=TINY_NORM))
+    return {"call": "ok" if not _raised(call) else call, "G_after": _weights(G), "G_after_before": before,
             "G_after_unclipped": _own_run(_g_step(ns), lambda m: m[0])}
 
 
@@ -565,8 +725,8 @@ def g_clips(ns, inputs):
        hint="sample_noise(batch_size, noise_dim, device=...) with the batch_size and noise_dim arguments")
 def g_noise_shape(ns, inputs):
     G, D, opt_G, opt_D, real = _setup()
-    call = capture(lambda: ns.generator_step(G, D, 5, opt_G, noise_dim=7))
-    return {"call": "ok" if not raised(call) else call, "noise_shapes": G.noise_shapes}
+    call = _capture(lambda: ns.generator_step(G, D, 5, opt_G, noise_dim=7))
+    return {"call": "ok" if not _raised(call) else call, "noise_shapes": G.noise_shapes}
 
 
 @check("generator_step", "noise_standard_normal", weight=0.5, judge=_judge_noise_normal("generator_step"),
@@ -592,7 +752,16 @@ def g_keeps_train_mode(ns, inputs):
        hint="return g_loss.detach()")
 def g_returns(ns, inputs):
     G, D, opt_G, opt_D, real = _setup()
-    return {"loss": _loss_info(capture(lambda: ns.generator_step(G, D, 5, opt_G)))}
+    return {"loss": _loss_info(_capture(lambda: ns.generator_step(G, D, 5, opt_G)))}
+
+
+@check("generator_step", "argument_order", weight=0.5,
+       judge=_judge_positions("generator_step", "7, 0.01", "noise_dim=7, max_grad_norm=0.01"),
+       hint=SIGNATURES["generator_step"][0])
+def g_argument_order(ns, inputs):
+    return _positional_runs(
+        lambda G, D, real, opt_G, opt_D: ns.generator_step(G, D, 5, opt_G, noise_dim=7, max_grad_norm=TINY_NORM),
+        lambda G, D, real, opt_G, opt_D: ns.generator_step(G, D, 5, opt_G, 7, TINY_NORM))
 
 
 # ---------------------------------------------------------------- gan_train_step
@@ -604,8 +773,8 @@ def _train_step_run(ns, g_steps=None, real_label=None, max_grad_norm=None) -> di
     _spy(opt_G, "G", log)
     kwargs = {k: v for k, v in (("g_steps", g_steps), ("real_label", real_label), ("max_grad_norm", max_grad_norm))
               if v is not None}
-    out = capture(lambda: ns.gan_train_step(G, D, real, opt_G, opt_D, **kwargs))
-    if raised(out):
+    out = _capture(lambda: ns.gan_train_step(G, D, real, opt_G, opt_D, **kwargs))
+    if _raised(out):
         return out
     returned = ({k: _loss_info(v) for k, v in out.items() if isinstance(k, str)} if isinstance(out, dict)
                 else {"not a dict": describe(out)})
@@ -638,12 +807,12 @@ def _runs(ns, **kwargs) -> dict:
     return {"run": _train_step_run(ns, **kwargs), "composed": _composed_run(ns, **kwargs)}
 
 
-def _judge_against(compare, what: str):
+def _judge_against(compare, what: str, full: bool = False):
     """Pass when ``compare(run, target)`` holds for the reference, or for the student's own step functions."""
 
     def judge(student, reference):
         run = student["run"]
-        _call_ok(run, what)
+        _call_ok(run, what, full)
         try:
             compare(run, reference["run"])
             return Verdict.passed()
@@ -728,9 +897,9 @@ def _compare_modes(run, target):
                            f"before the call: restore {name}.train() after any {name}.eval() inside the step")
 
 
-def _judge_each(compare, what: str):
+def _judge_each(compare, what: str, full: bool = False):
     """``_judge_against`` for every run of a probe that returns several (one per setting)."""
-    single = _judge_against(compare, what)
+    single = _judge_against(compare, what, full)
 
     def judge(student, reference):
         for key in reference:
@@ -742,7 +911,7 @@ def _judge_each(compare, what: str):
     return judge
 
 
-@check("gan_train_step", "update_order", judge=_judge_each(_compare_steps, "gan_train_step"),
+@check("gan_train_step", "update_order", judge=_judge_each(_compare_steps, "gan_train_step", full=True),
        hint="discriminator_step once, then generator_step g_steps times (default 2)")
 def update_order(ns, inputs):
     return {f"g_steps={n}": _runs(ns, g_steps=n) for n in (None, 3, 1)}

@@ -66,9 +66,24 @@ def _judge_conv_weights(student, reference):
                 raise Mismatch(f"the {key} weight was not initialized (is {key} handled? isinstance(module, "
                                "(nn.Conv2d, nn.ConvTranspose2d)))")
             raise Mismatch(f"the {key} weight has mean {mean:.4f} and std {std:.4f}; N(0, 0.02) needs mean 0 and "
-                           "std 0.02 (tolerance 0.001 each over 32,768 weights) — std is the standard deviation, "
-                           "not the variance; normal, not uniform")
+                           f"std 0.02 (tolerance 0.001 each over 32,768 weights){_init_cause(w, mean, std)}")
     return Verdict.passed()
+
+
+def _init_cause(w: torch.Tensor, mean: float, std: float) -> str:
+    """The likely slip behind conv weights with these statistics (tolerances of about 10 standard errors)."""
+    if abs(mean - 0.02) < 0.06 and abs(std - 1) < 0.05:
+        return (": nn.init.normal_(w, 0.02) sets the mean (the second argument) to 0.02 and leaves std 1; pass "
+                "both, nn.init.normal_(w, 0.0, 0.02), or std=0.02 by keyword")
+    if abs(mean - 1) < 1e-3 and abs(std - 0.02) < 1e-3:
+        return ": mean 1 is for the BatchNorm2d weights; convolution weights are centred at 0"
+    if abs(mean) < 3e-3 and abs(std - 0.02 ** 0.5) < 3e-3:
+        return ": that std is sqrt(0.02): 0.02 is the standard deviation itself, not the variance"
+    centred = w.detach().double().reshape(-1) - mean
+    kurtosis = (centred ** 4).mean().item() / max(std ** 4, 1e-300)  # 3 for a normal, 1.8 for a uniform
+    if abs(mean) < 1e-3 and abs(kurtosis - 1.8) < 0.1:
+        return ": the weights are uniform; draw them from a normal distribution, nn.init.normal_"
+    return ""
 
 
 @check("weights_init", "conv_weights", weight=2, judge=_judge_conv_weights,
@@ -144,9 +159,16 @@ def other_modules_untouched(ns, inputs):
 
 
 def _judge_no_bias(student, reference):
-    if raised(student["apply"]):
-        raise Mismatch(f"model.apply(weights_init) on convolutions with bias=False raised {raised(student['apply'])}: "
-                       "such layers have module.bias None — check it before initializing")
+    error = raised(student["apply"])
+    if error:
+        if "leaf Variable" in error:
+            advice = ("changing a parameter in place needs torch.no_grad() (the nn.init functions do that for you: "
+                      "nn.init.normal_, nn.init.zeros_)")
+        elif "None" in error:
+            advice = "such layers have module.bias None — check it before initializing"
+        else:
+            advice = "weights_init must also work on convolutions without a bias (module.bias is None)"
+        raise Mismatch(f"model.apply(weights_init) on convolutions with bias=False raised {error}: {advice}")
     return Verdict.passed()
 
 
@@ -155,6 +177,34 @@ def _judge_no_bias(student, reference):
 def conv_without_bias(ns, inputs):
     model = nn.Sequential(nn.Conv2d(3, 8, 3, bias=False), nn.BatchNorm2d(8), nn.ConvTranspose2d(8, 3, 3, bias=False))
     return {"apply": capture(lambda: (model.apply(ns.weights_init), "ok")[1])}
+
+
+def _judge_init_dtype_device(student, reference):
+    for key, expected in reference.items():
+        got = student[key]
+        if raised(got):
+            raise Mismatch(f"model.apply(weights_init) on a {key} model raised {raised(got)}")
+        if got != expected:
+            wrong = sorted({g for g, e in zip(got, expected) if g != e} if isinstance(got, list) else {str(got)})
+            raise Mismatch(f"after model.apply(weights_init) on a {key} model its parameters are {', '.join(wrong)}: "
+                           "initialize them in place (nn.init.normal_(module.weight, 0.0, 0.02), nn.init.zeros_), "
+                           "not with new CPU float32 tensors (torch.randn(shape) ignores the model's dtype and device)")
+    return Verdict.passed()
+
+
+def _dtype_device_model() -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ConvTranspose2d(4, 2, 3))
+
+
+@check("weights_init", "keeps_dtype_and_device", weight=0.5, judge=_judge_init_dtype_device,
+       hint="nn.init.* functions change the parameters in place and keep their dtype and device")
+def init_dtype_device(ns, inputs):
+    def after(model):
+        model.apply(ns.weights_init)
+        return [f"{p.dtype} on {p.device.type}".replace("torch.", "") for p in model.parameters()]
+
+    return {"float64": capture(lambda: after(_dtype_device_model().double())),
+            "meta": capture(lambda: after(_dtype_device_model().to("meta")))}
 
 
 # ---------------------------------------------------------------- clip_gradients
@@ -193,6 +243,23 @@ def returns_total_norm(ns, inputs):
     return {"norm": capture(lambda: ns.clip_gradients(model, 1.0))}
 
 
+def _clip_cause(got: list, before: list | None) -> str:
+    """Gradients left as they were, or grown: the two slips that the comparison alone does not name."""
+    if not before or len(before) != len(got) or not all(isinstance(g, torch.Tensor) for g in got if g is not None):
+        return ""
+    pairs = [(g.double(), b.double()) for g, b in zip(got, before) if g is not None and b is not None
+             and g.shape == b.shape]
+    if not pairs:
+        return ""
+    if all(torch.equal(g, b) for g, b in pairs):
+        return ("the gradients did not change: g = g * scale only rebinds a name; scale them in place, "
+                "g.mul_(scale), or assign p.grad = p.grad * scale")
+    norm = lambda ts: sum(t.pow(2).sum() for t in ts).sqrt().item()
+    if norm([g for g, _ in pairs]) > norm([b for _, b in pairs]) * (1 + 1e-6):
+        return "the gradients grew: the factor is max_norm / total_norm (at most 1), not total_norm / max_norm"
+    return ""
+
+
 def _judge_grads(what: str, message: str, atol: float = 1e-6, rtol: float = 1e-5):
     def judge(student, reference):
         if raised(student["call"]):
@@ -208,7 +275,7 @@ def _judge_grads(what: str, message: str, atol: float = 1e-6, rtol: float = 1e-5
             try:
                 assert_close(g, e, f"gradient {i} {what}", atol=atol, rtol=rtol)
             except Mismatch as err:
-                raise Mismatch(f"{err} — {message}") from None
+                raise Mismatch(f"{err} — {_clip_cause(got, reference.get('before')) or message}") from None
         return Verdict.passed()
 
     return judge
@@ -221,8 +288,9 @@ def _judge_grads(what: str, message: str, atol: float = 1e-6, rtol: float = 1e-5
        hint="one global norm over all parameters, one common scale factor (tolerance 1e-6)")
 def clips_to_max_norm(ns, inputs):
     model = _grad_model()
+    before = _grads_of(model)
     call = capture(lambda: ns.clip_gradients(model, 1.0))
-    return {"call": "ok" if not raised(call) else call, "grads": _grads_of(model)}
+    return {"call": "ok" if not raised(call) else call, "grads": _grads_of(model), "before": before}
 
 
 @check("clip_gradients", "leaves_small_gradients",
@@ -245,8 +313,9 @@ def _judge_skips(student, reference):
        hint="skip parameters whose .grad is None (frozen or unused layers)")
 def skips_params_without_grad(ns, inputs):
     model = _grad_model(frozen_first=True)
+    before = _grads_of(model)
     norm = capture(lambda: ns.clip_gradients(model, 1.0))
-    return {"norm": norm, "grads": _grads_of(model)}
+    return {"norm": norm, "grads": _grads_of(model), "before": before}
 
 
 # ---------------------------------------------------------------- make_optimizers
@@ -351,8 +420,29 @@ def _judge_noise_stats(student, reference):
     if out.shape != reference["output"].shape:
         raise Mismatch(f"instance_noise(x, 0.1) has shape {tuple(out.shape)}, expected {tuple(reference['output'].shape)}")
     x = _noise_input().double()
-    eps = (out.double() - x) / 0.1  # (64, 1, 28, 28): the noise in units of std
-    if (eps[x == -1] < 0).double().mean().item() < 0.25 or (eps[x == 1] > 0).double().mean().item() < 0.25:
+    out = out.double()
+    contrast = (out[x == 1].mean() - out[x == -1].mean()).item()  # 2 when the images are in the output
+    if abs(contrast) < 0.5:
+        raise Mismatch(f"the output hardly depends on x (strokes of +1 and background of -1 differ by {contrast:.2f} in "
+                       "it, not 2): return the images plus the noise, x + std * torch.randn_like(x), not the noise alone")
+    eps = (out - x) / 0.1  # (64, 1, 28, 28): the noise in units of std
+    # independent draws: neighbouring pixels and neighbouring images uncorrelated; measured where x is 0.5, far from
+    # any clamp (about 25,000 pairs: standard error 0.0065, tolerance 0.1)
+    middle = eps[:, :, 7:-7]  # (64, 1, 14, 28)
+    for axis, shared in ((3, "the same noise for every pixel of an image (one draw per image, broadcast?)"),
+                         (0, "the same noise for every image of the batch (torch.randn_like(x[0]) broadcast?)")):
+        a = middle.narrow(axis, 0, middle.shape[axis] - 1).reshape(-1)
+        b = middle.narrow(axis, 1, middle.shape[axis] - 1).reshape(-1)
+        a, b = a - a.mean(), b - b.mean()
+        corr = ((a * b).mean() / (a.std() * b.std()).clamp_min(1e-12)).item()
+        if corr > 0.1:
+            raise Mismatch(f"the noise is correlated (correlation {corr:.2f} between neighbours along dimension {axis}; "
+                           f"independent noise has 0, tolerance 0.1): {shared}; draw one independent value per "
+                           "element, torch.randn_like(x)")
+    if (eps >= 0).all() or (eps <= 0).all():
+        raise Mismatch("the noise is never negative (or never positive): torch.rand_like draws from [0, 1); instance "
+                       "noise is centred normal noise, std * torch.randn_like(x)")
+    if (eps[x == -1] < 0).double().mean().item() < 0.25 and (eps[x == 1] > 0).double().mean().item() < 0.25:
         raise Mismatch("at pixels of -1 or +1 the noise only ever points into [-1, 1]: the noisy images were clamped; "
                        "instance noise is x + std * N(0, I), not clamped (the discriminator sees it unclipped)")
     eps = eps.reshape(-1)
@@ -407,15 +497,22 @@ def leaves_input_unchanged(ns, inputs):
 def _judge_fresh(student, reference):
     a, b = tensor_of(student["first"], "the first call"), tensor_of(student["second"], "the second call")
     if a.shape == b.shape and torch.equal(a, b):
+        if a.shape == _fresh_input().shape and torch.equal(a, _fresh_input().to(a.dtype)):
+            raise Mismatch("instance_noise(x, 0.1) returned a constant image x unchanged: the noise must not depend "
+                           "on x's values (scaled by x.std(), say); add std * torch.randn_like(x)")
         raise Mismatch("two calls gave the same noise: do not reseed inside instance_noise")
     return Verdict.passed()
+
+
+def _fresh_input() -> torch.Tensor:
+    return torch.full((2, 1, 28, 28), 0.5)
 
 
 @check("instance_noise", "fresh_noise", weight=0.5, judge=_judge_fresh,
        hint="draw new noise on every call")
 def fresh_noise(ns, inputs):
     def call():
-        return ns.instance_noise(torch.full((2, 1, 28, 28), 0.5), 0.1)  # a fresh input each time
+        return ns.instance_noise(_fresh_input(), 0.1)  # a fresh input each time
 
     return {"first": capture(call), "second": capture(call)}
 

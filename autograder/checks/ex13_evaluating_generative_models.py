@@ -20,7 +20,7 @@ import scipy.special
 import torch
 
 from ..plaindata import Opaque, describe
-from .base import ExerciseChecks, Mismatch, Verdict, capture, raised
+from .base import ExerciseChecks, Mismatch, Named, Verdict, capture, raised
 
 CHECKS = ExerciseChecks("13_evaluating_generative_models")
 check = CHECKS.check
@@ -59,6 +59,9 @@ def _close(got: float, want: float, atol: float, rtol: float) -> bool:
 
 
 # ---------------------------------------------------------------- frechet_distance: trusted formulas
+FD_EPS = 1e-6  # the reference's offset for singular covariances (the usual one, pytorch-fid's)
+
+
 def _psd_root(sigma: np.ndarray) -> np.ndarray:
     w, v = np.linalg.eigh((sigma + sigma.T) / 2)
     return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
@@ -81,25 +84,100 @@ def _fd_slips(mu1, s1, mu2, s2) -> list[tuple[float, str]]:
     diff = mu1 - mu2
     t = trace_sqrt_product(s1, s2)
     base = np.trace(s1) + np.trace(s2)
+    true = float(diff @ diff + base - 2 * t)
     with np.errstate(all="ignore"):
         elementwise = float(np.trace(np.sqrt(s1 @ s2)))
+        each_elementwise = float(np.trace(np.sqrt(s1) @ np.sqrt(s2)))
+        sqrt_of_trace = float(np.sqrt(np.trace(s1 @ s2)))
     roots = float(np.trace(_psd_root(s1) @ _psd_root(s2)))
+    of_sum = float(np.trace(_psd_root(s1 + s2)))  # S1 + S2 is PSD: its root is sqrtm's
+    of_hadamard = float(np.trace(_psd_root(s1 * s2)))  # so is S1 * S2 (Schur product theorem)
+    eye = FD_EPS * np.eye(len(s1))  # the fallback's offset, added always
+    offset_in_root = trace_sqrt_product(s1 + eye, s2 + eye)
+    matrix_root = "the matrix square root scipy.linalg.sqrtm(sigma1 @ sigma2)"
     return [
         (diff @ diff + base + 2 * t, "the trace term has the wrong sign: it is Tr(S1 + S2 - 2 (S1 S2)^(1/2))"),
         (diff @ diff + base - t, "the factor 2 in front of Tr((S1 S2)^(1/2)) is missing"),
-        (diff @ diff + base - 2 * elementwise, "np.sqrt takes elementwise roots: use the matrix square root "
-                                               "scipy.linalg.sqrtm(sigma1 @ sigma2)"),
+        (diff @ diff + base - 2 * elementwise, f"np.sqrt takes elementwise roots: use {matrix_root}"),
+        (diff @ diff + base - 2 * each_elementwise, "np.sqrt(sigma1) @ np.sqrt(sigma2) takes elementwise roots of "
+                                                    f"each covariance: use {matrix_root}"),
         (diff @ diff + base - 2 * roots, "Tr(S1^(1/2) S2^(1/2)) is not Tr((S1 S2)^(1/2)): take sqrtm of the "
                                          "product sigma1 @ sigma2"),
+        (diff @ diff + base - 2 * of_sum, "the root is of the sum S1 + S2: take sqrtm of the product sigma1 @ sigma2"),
+        (diff @ diff + base - 2 * of_hadamard, "sigma1 * sigma2 multiplies elementwise: the matrix product is "
+                                               "sigma1 @ sigma2"),
+        (diff @ diff + base - 2 * sqrt_of_trace, "sqrt(Tr(S1 S2)) is not Tr((S1 S2)^(1/2)): take the trace of "
+                                                 f"{matrix_root}"),
+        (diff @ diff + base - 2 * float(np.trace(s1 @ s2)), "the square root is missing: Tr((S1 S2)^(1/2)) is the "
+                                                            f"trace of {matrix_root}"),
+        (diff @ diff + base - 2 * offset_in_root, "eps * I is added even when sqrtm(sigma1 @ sigma2) is finite: add it "
+                                                  "only in the fallback, when the first sqrtm has inf or nan"),
+        (diff @ diff + base + 2 * len(s1) * FD_EPS - 2 * offset_in_root,
+         "eps * I is added to the covariances even when sqrtm(sigma1 @ sigma2) is finite: add it only in the "
+         "fallback, when the first sqrtm has inf or nan"),
+        (math.sqrt(true) if true >= 0 else math.nan, "this is the square root of the FD: the Fréchet distance "
+                                                     "here is d² itself, as in FID (do not take its square root)"),
         (float(np.sqrt(diff @ diff)) + base - 2 * t, "the mean term is the squared distance ||mu1 - mu2||², "
                                                      "not the distance"),
         (float(diff.sum()) + base - 2 * t, "the mean term is the squared distance ||mu1 - mu2||² = "
                                            "diff @ diff, not the sum of the differences"),
+        (float(np.abs(diff).sum()) + base - 2 * t, "the mean term is the squared distance ||mu1 - mu2||² = "
+                                                   "diff @ diff, not the sum of absolute differences"),
     ]
 
 
-def _judge_fd_cases(what: str, atol: float, rtol: float, advice: str = ""):
-    """Every case's FD must match ``true_fd`` of its inputs within ``atol + rtol * |FD|``."""
+def fd_diagnosis(got: float, mu1, s1, mu2, s2, precision: bool = True) -> str | None:
+    """The cause of a wrong FD ``got`` on these inputs when it can be named: a slip of ``_fd_slips`` (within 1e-6)
+    or, with ``precision``, float32 rounding (off by under 5e-4 of the traces)."""
+    for value, message in _fd_slips(mu1, s1, mu2, s2):
+        if math.isfinite(value) and _close(got, value, 1e-6, 1e-6):
+            return message
+    if precision and math.isfinite(got):
+        diff = mu1 - mu2
+        scale = float(diff @ diff + np.trace(s1) + np.trace(s2))
+        gap = abs(got - true_fd(mu1, s1, mu2, s2))
+        if gap <= 5e-4 * scale:
+            return (f"off by {gap:.2g} on traces of {scale:.3g}, the rounding error of float32 arithmetic: convert "
+                    "every input to float64 (np.asarray(a, dtype=np.float64)) and compute in float64")
+    return None
+
+
+def _plain_fd_inputs():
+    """5-d Gaussians with positive covariance entries: every slip of ``_fd_slips`` is finite and distinct here."""
+    rng = np.random.default_rng(129)
+    a, b = rng.uniform(0.2, 1, size=(5, 5)), rng.uniform(0.2, 1, size=(5, 5))
+    return rng.normal(size=5), a @ a.T / 5 + 0.1 * np.eye(5), rng.normal(size=5), b @ b.T / 5 + 0.3 * np.eye(5)
+
+
+def _plain_fd_problem(student: dict, reference: dict) -> str | None:
+    """What is wrong with the FD of plain float64 NumPy inputs (probed with every specialised check), if anything.
+
+    A check about tensors, precision or complex traces then reports that instead of blaming its own subject."""
+    case = reference.get("plain")
+    if case is None:
+        return None
+    got = student["plain"]["fd"]
+    if raised(got) or isinstance(got, Opaque):
+        return None  # the check's own cases say so
+    try:
+        value = _number(got, "the FD")
+    except Mismatch:
+        return None
+    mu1, s1, mu2, s2 = _arrays(case, "mu1", "sigma1", "mu2", "sigma2")
+    want = true_fd(mu1, s1, mu2, s2)
+    if _close(value, want, 1e-6, 1e-6):
+        return None
+    cause = fd_diagnosis(value, mu1, s1, mu2, s2)
+    shown = f"{value:.6g}" if math.isfinite(value) else str(value)
+    return (f"the formula is already wrong for plain float64 NumPy inputs (a 5-d case gives {shown}, expected "
+            f"{want:.6g}): {cause or 'see frechet_distance.matches_reference'}")
+
+
+def _judge_fd_cases(what: str, atol: float, rtol: float, advice: str = "", precision: bool = False):
+    """Every case's FD must match ``true_fd`` of its inputs within ``atol + rtol * |FD|``.
+
+    A failure is named by its cause when it has one (a slip on the case's inputs, or, for the specialised checks,
+    a formula already wrong on the plain inputs); only the others get ``advice`` about the check's subject."""
 
     def judge(student, reference):
         for name, case in reference["cases"].items():
@@ -108,9 +186,12 @@ def _judge_fd_cases(what: str, atol: float, rtol: float, advice: str = ""):
             want = true_fd(mu1, s1, mu2, s2)
             if _close(got, want, atol, rtol):
                 continue
-            for value, message in _fd_slips(mu1, s1, mu2, s2):
-                if math.isfinite(value) and _close(got, value, 1e-6, 1e-6):
-                    raise Mismatch(f"{what}: {message}")
+            cause = fd_diagnosis(got, mu1, s1, mu2, s2, precision=precision)
+            if cause:
+                raise Named(f"{what}: {cause}")
+            plain = _plain_fd_problem(student, reference)
+            if plain:
+                raise Named(f"{what}: {plain}")
             shown = f"{got:.6g}" if math.isfinite(got) else str(got)
             raise Mismatch(f"{what}: the {name.replace('_', ' ')} case gives {shown}, expected {want:.6g} "
                            f"(tolerance atol={atol:g}, rtol={rtol:g}){advice}")
@@ -131,6 +212,11 @@ def _fd_case(fn, mu1, s1, mu2, s2) -> dict:
     return {"fd": capture(lambda: fn(*args)), "mu1": mu1, "sigma1": s1, "mu2": mu2, "sigma2": s2}
 
 
+def _with_plain(fn, out: dict) -> dict:
+    """A probe's output plus the FD of the plain inputs (see ``_plain_fd_problem``)."""
+    return {**out, "plain": _fd_case(fn, *_plain_fd_inputs())}
+
+
 def _well_conditioned(seed: int, d: int = 6):
     rng = np.random.default_rng(seed)
     a, b = rng.normal(size=(d, d)), rng.normal(size=(d, d))
@@ -141,17 +227,15 @@ def _well_conditioned(seed: int, d: int = 6):
 def _judge_zero(student, reference):
     for name, case in reference["cases"].items():
         got = _number(student["cases"][name]["fd"], f"FD(mu, sigma, mu, sigma) for the {name} case")
-        trace = float(np.trace(_arrays(case, "sigma1")[0]))
+        mu, sigma = _arrays(case, "mu1", "sigma1")
         if abs(got) <= 1e-6:
             continue
-        if _close(got, 4 * trace, 1e-6, 1e-6):
-            raise Mismatch("two identical Gaussians give 4 Tr(S) instead of 0: the trace term has the wrong sign, "
-                           "Tr(S1 + S2 - 2 (S1 S2)^(1/2))")
-        if _close(got, trace, 1e-6, 1e-6):
-            raise Mismatch("two identical Gaussians give Tr(S) instead of 0: the factor 2 in front of "
-                           "Tr((S1 S2)^(1/2)) is missing")
-        raise Mismatch(f"the FD between a Gaussian and itself should be 0 (tolerance 1e-6) but is {got:.6g} for the "
-                       f"{name} case: (S S)^(1/2) = S needs the matrix square root scipy.linalg.sqrtm, not np.sqrt")
+        shown = f"{got:.6g}" if math.isfinite(got) else str(got)
+        cause = fd_diagnosis(got, mu, sigma, mu, sigma) or _plain_fd_problem(student, reference)
+        if cause:
+            raise Named(f"two identical Gaussians give {shown} instead of 0 (the {name} case): {cause}")
+        raise Mismatch(f"the FD between a Gaussian and itself should be 0 (tolerance 1e-6) but is {shown} for the "
+                       f"{name} case: for S1 = S2 = S the trace term Tr(S + S - 2 (S S)^(1/2)) is 0")
     return Verdict.passed()
 
 
@@ -161,12 +245,12 @@ def zero_for_identical(ns, inputs):
     rng = np.random.default_rng(130)
     one_d = (np.array([0.3]), np.array([[2.0]]))
     eight_d = (rng.normal(size=8), _spd(rng, 8, -1, 1))
-    return {"cases": {name: _fd_case(ns.frechet_distance, mu, s, mu.copy(), s.copy())
-                      for name, (mu, s) in (("1-d", one_d), ("8-d", eight_d))}}
+    return _with_plain(ns.frechet_distance, {"cases": {name: _fd_case(ns.frechet_distance, mu, s, mu.copy(), s.copy())
+                                                       for name, (mu, s) in (("1-d", one_d), ("8-d", eight_d))}})
 
 
 @check("frechet_distance", "matches_reference", weight=1.5,
-       judge=_judge_fd_cases("frechet_distance", atol=1e-6, rtol=1e-6,
+       judge=_judge_fd_cases("frechet_distance", atol=1e-6, rtol=1e-6, precision=True,
                              advice=": ||mu1 - mu2||² + Tr(sigma1) + Tr(sigma2) - 2 Tr(sqrtm(sigma1 @ sigma2)), "
                                     "in float64"),
        hint="FD = diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(scipy.linalg.sqrtm(sigma1 @ sigma2)).real")
@@ -179,23 +263,28 @@ def matches_reference(ns, inputs):
                                  _spd(rng, 24, -2, 3)),
              "hand-made_2-d": (np.zeros(2), np.diag([1.0, 4.0]), np.array([1.0, 2.0]),
                                np.array([[2.0, 0.5], [0.5, 1.0]]))}
-    return {"cases": {name: _fd_case(ns.frechet_distance, *args) for name, args in cases.items()}}
+    return _with_plain(ns.frechet_distance,
+                       {"cases": {name: _fd_case(ns.frechet_distance, *args) for name, args in cases.items()}})
 
 
 def _judge_symmetric(student, reference):
     for name in reference["cases"]:
         ab = _number(student["cases"][name]["ab"], f"FD(a, b) in the {name} case")
         ba = _number(student["cases"][name]["ba"], f"FD(b, a) in the {name} case")
+        gap = abs(ab - ba) / max(1.0, abs(ab)) if math.isfinite(ab) and math.isfinite(ba) else math.inf
+        if gap <= 1e-8:
+            continue
+        plain = _plain_fd_problem(student, reference)
+        if plain and not 1e-8 < gap < 1e-3:  # a small gap is explained below, whatever else is wrong
+            raise Named(f"FD(a, b) = {ab:.8g} and FD(b, a) = {ba:.8g} in the {name} case, but first: {plain}")
         if not (math.isfinite(ab) and math.isfinite(ba)):
             raise Mismatch(f"FD(a, b) = {ab} and FD(b, a) = {ba} in the {name} case: the result must be finite")
-        gap = abs(ab - ba) / max(1.0, abs(ab))
-        if 1e-8 < gap < 1e-3:
+        if gap < 1e-3:
             raise Mismatch(f"FD(a, b) = {ab:.10g} but FD(b, a) = {ba:.10g} in the {name} case: a relative gap of "
                            f"{gap:.1e} (tolerance 1e-8) is rounding error of low-precision arithmetic; "
                            "convert the inputs to float64 first")
-        if gap > 1e-8:
-            raise Mismatch(f"FD(a, b) = {ab:.8g} but FD(b, a) = {ba:.8g} in the {name} case (relative tolerance 1e-8): "
-                           "the distance is symmetric; square the mean difference (diff @ diff) and use both traces")
+        raise Mismatch(f"FD(a, b) = {ab:.8g} but FD(b, a) = {ba:.8g} in the {name} case (relative tolerance 1e-8): "
+                       "the distance is symmetric; square the mean difference (diff @ diff) and use both traces")
     return Verdict.passed()
 
 
@@ -209,11 +298,11 @@ def symmetric(ns, inputs):
     for name, (mu1, s1, mu2, s2) in pairs.items():
         out[name] = {"ab": capture(lambda: ns.frechet_distance(mu1.copy(), s1.copy(), mu2.copy(), s2.copy())),
                      "ba": capture(lambda: ns.frechet_distance(mu2.copy(), s2.copy(), mu1.copy(), s1.copy()))}
-    return {"cases": out}
+    return _with_plain(ns.frechet_distance, {"cases": out})
 
 
 @check("frechet_distance", "accepts_tensors", weight=0.5,
-       judge=_judge_fd_cases("with tensor inputs", atol=1e-6, rtol=1e-6,
+       judge=_judge_fd_cases("with tensor inputs", atol=1e-6, rtol=1e-6, precision=True,
                              advice=": convert tensors with t.detach().cpu().numpy() and then to float64 "
                                     "(np.asarray(a, dtype=np.float64)); tensors have no .astype"),
        hint="accept NumPy arrays and tensors: convert both to float64 NumPy arrays before computing")
@@ -223,8 +312,8 @@ def accepts_tensors(ns, inputs):
     values32 = [rng.normal(size=16), _spd(rng, 16, -2, 3), rng.normal(size=16), _spd(rng, 16, -2, 3)]
     float32 = [torch.from_numpy(a).float() for a in values32]
     float32[1], float32[3] = (float32[1] + float32[1].T) / 2, (float32[3] + float32[3].T) / 2  # still symmetric
-    return {"cases": {"float64_tensor": _fd_case(ns.frechet_distance, *float64),
-                      "float32_tensor": _fd_case(ns.frechet_distance, *float32)}}
+    return _with_plain(ns.frechet_distance, {"cases": {"float64_tensor": _fd_case(ns.frechet_distance, *float64),
+                                                       "float32_tensor": _fd_case(ns.frechet_distance, *float32)}})
 
 
 @check("frechet_distance", "float64_precision", weight=0.75,
@@ -238,8 +327,8 @@ def float64_precision(ns, inputs):
     s1 = _spd(rng, 32, -3, 4)  # eigenvalues 1e-3 .. 1e4: condition number 1e7
     e = 1e-2 * rng.normal(size=(32, 32))
     mu1 = rng.normal(size=32)
-    return {"cases": {"ill-conditioned_32-d": _fd_case(ns.frechet_distance, mu1, s1, mu1 + 1e-2 * rng.normal(size=32),
-                                                       s1 + e @ e.T)}}
+    return _with_plain(ns.frechet_distance, {"cases": {"ill-conditioned_32-d": _fd_case(
+        ns.frechet_distance, mu1, s1, mu1 + 1e-2 * rng.normal(size=32), s1 + e @ e.T)}})
 
 
 def _judge_float(student, reference):
@@ -261,6 +350,7 @@ def returns_python_float(ns, inputs):
 
 @check("frechet_distance", "handles_complex_sqrtm", weight=0.5,
        judge=_judge_fd_cases("with rank-deficient covariances (6 samples of 16 features)", atol=1e-6, rtol=1e-6,
+                             precision=True,
                              advice=": sqrtm returns a complex matrix here, with imaginary parts near 1e-8; "
                                     "use the real part of its trace"),
        hint="sqrtm(sigma1 @ sigma2) may be complex with tiny imaginary parts: take np.trace(covmean).real")
@@ -271,7 +361,7 @@ def handles_complex_sqrtm(ns, inputs):
         x, y = rng.normal(size=(6, 16)), rng.normal(size=(6, 16)) + 0.3  # fewer samples than features
         cases[f"sample_covariances_{seed}"] = _fd_case(ns.frechet_distance, x.mean(0), np.cov(x, rowvar=False),
                                                        y.mean(0), np.cov(y, rowvar=False))
-    return {"cases": cases}
+    return _with_plain(ns.frechet_distance, {"cases": cases})
 
 
 @check("frechet_distance", "singular_covariances", weight=0.25,
@@ -290,7 +380,7 @@ def singular_covariances(ns, inputs):
         a, b = rng.normal(size=(8, k1)), rng.normal(size=(8, k2))
         a[:3], b[2:5] = 0, 0  # features that never vary: zero rows and columns
         cases[f"rank_{k1}_and_{k2}"] = _fd_case(ns.frechet_distance, np.zeros(8), a @ a.T, np.full(8, 0.5), b @ b.T)
-    return {"cases": cases}
+    return _with_plain(ns.frechet_distance, {"cases": cases})
 
 
 # ---------------------------------------------------------------- classifier_score
@@ -302,24 +392,57 @@ def true_score(probs: np.ndarray) -> float:
 
 def _score_slips(probs: np.ndarray) -> list[tuple[float, str]]:
     marginal = probs.mean(axis=0, keepdims=True)
-    kl = (scipy.special.xlogy(probs, probs) - scipy.special.xlogy(probs, marginal)).sum(axis=1)
+    terms = scipy.special.xlogy(probs, probs) - scipy.special.xlogy(probs, marginal)  # (N, K)
+    kl = terms.sum(axis=1)
+    n, k = probs.shape
     with np.errstate(all="ignore"):
         swapped = (scipy.special.xlogy(marginal, marginal) - scipy.special.xlogy(marginal, probs)).sum(axis=1)
         uniform = (scipy.special.xlogy(probs, probs) - scipy.special.xlogy(probs, 1 / probs.shape[1])).sum(axis=1)
+    soft = _softmax(probs)
+    hard = np.eye(k)[probs.argmax(axis=1)]
     return [
         (1.0, "the score is 1, as for identical predictions: the KL of the mean prediction against the marginal "
               "is 0; take the KL of each row p(y|x) against p(y), then the mean, then exp"),
         (float(kl.mean()), "the exp is missing: score = exp(mean KL)"),
         (float(np.exp(swapped.mean())), "the KL direction is swapped: KL(p(y|x) || p(y)) = sum p(y|x) log(p(y|x) / p(y))"),
+        (float(np.exp(-kl.mean())), "the score is 1 / the right one: exp(H(p(y)) - mean H(p(y|x))), the entropy of the "
+                                    "marginal first (or a sign slip in the KL)"),
         (float(np.exp(kl).mean()), "this is the mean of exp(KL): take exp of the mean KL"),
         (float(np.exp(kl.sum())), "the KL is summed over the images: take the mean over them"),
+        (float(np.exp(terms.sum() / k)), "the KL is summed over the images (axis 0) and averaged over the classes: "
+                                         "sum over the classes (axis=1), then take the mean over the images"),
+        (float(np.exp(terms.mean())), "the KL terms are averaged over the classes too: sum them over the classes, "
+                                      "then take the mean over the images (F.kl_div needs reduction='batchmean')"),
         (float(2 ** kl.mean()), "the KL is in nats (natural log) but exponentiated with 2**: use exp (or log2 "
                                 "with 2**, the same score)"),
         (float(np.exp(kl.mean() / np.log(2))), "the KL is in bits (log2) but exponentiated with exp: use the natural "
                                                "logarithm with exp (or log2 with 2**, the same score)"),
-        (float(np.exp(uniform.mean())), "p(y) is the marginal of the predictions, probs.mean(axis=0), not the "
-                                        "uniform distribution"),
+        (float(np.exp(kl.mean() / np.log(10))), "the KL uses log10 but is exponentiated with exp: use the natural "
+                                                "logarithm (np.log)"),
+        (float(np.exp(uniform.mean())), "p(y) is the marginal of the predictions, probs.mean(axis=0) (the mean over "
+                                        "the images), not the uniform distribution 1/K (which probs.mean(axis=1) gives)"),
+        (true_score(soft), "the inputs are already probabilities: no softmax"),
+        (true_score(hard), "the predictions were made one-hot with argmax: use the probabilities themselves"),
     ]
+
+
+def _plain_score_problem(student: dict, reference: dict) -> str | None:
+    """What is wrong with the score of a plain float64 NumPy input (probed beside the tensor cases), if anything."""
+    case = reference.get("plain")
+    if case is None or raised(student["plain"]["score"]):
+        return None
+    try:
+        got = _number(student["plain"]["score"], "the score")
+    except Mismatch:
+        return None
+    probs = _arrays(case, "probs")[0]
+    want = true_score(probs)
+    if _close(got, want, 1e-9, 1e-6):
+        return None
+    cause = next((message for value, message in _score_slips(probs)
+                  if math.isfinite(value) and _close(got, value, 1e-9, 1e-6)), "see classifier_score.exp_of_mean_kl")
+    return (f"the score is already wrong for a plain float64 NumPy array (a 40x10 case gives {got:.6g}, expected "
+            f"{want:.6g}): {cause}")
 
 
 def _judge_scores(what: str, atol: float, rtol: float, expected=None):
@@ -333,11 +456,18 @@ def _judge_scores(what: str, atol: float, rtol: float, expected=None):
             if _close(got, want, atol, rtol):
                 continue
             if math.isnan(got):
-                raise Mismatch(f"{what}: the {name.replace('_', ' ')} case gives nan: 0 * log(0) is nan in floating "
-                               "point; use scipy.special.xlogy(p, q) = p log q with 0 log 0 = 0 (or mask the zeros)")
+                raise Named(f"{what}: the {name.replace('_', ' ')} case gives nan: 0 * log(0) is nan in floating "
+                            "point; use scipy.special.xlogy(p, q) = p log q with 0 log 0 = 0 (or mask the zeros)")
+            if math.isinf(got):
+                raise Named(f"{what}: the {name.replace('_', ' ')} case gives inf: a log divides by a probability of 0, "
+                            "as in the swapped KL(p(y) || p(y|x)); the score uses KL(p(y|x) || p(y)) = "
+                            "sum p(y|x) log(p(y|x) / p(y)), with 0 log 0 = 0")
             for value, message in _score_slips(probs):
                 if math.isfinite(value) and _close(got, value, 1e-9, 1e-6):
-                    raise Mismatch(f"{what}: {message}")
+                    raise Named(f"{what}: {message}")
+            plain = _plain_score_problem(student, reference)
+            if plain:
+                raise Named(f"{what}: {plain}")
             raise Mismatch(f"{what}: the {name.replace('_', ' ')} case gives {got:.6g}, expected {want:.6g} "
                            f"(tolerance atol={atol:g}, rtol={rtol:g})")
         return Verdict.passed()
@@ -396,8 +526,10 @@ def accepts_numpy_and_tensors(ns, inputs):
     rng = np.random.default_rng(138)
     float64 = torch.from_numpy(_softmax(2 * rng.normal(size=(40, 10))))
     float32 = torch.from_numpy(_softmax(rng.normal(size=(30, 10)))).float()
+    plain = _softmax(2 * np.random.default_rng(128).normal(size=(40, 10)))
     return {"cases": {"float64_tensor": _score_case(ns.classifier_score, float64),
-                      "float32_tensor": _score_case(ns.classifier_score, float32)}}
+                      "float32_tensor": _score_case(ns.classifier_score, float32)},
+            "plain": _score_case(ns.classifier_score, plain)}
 
 
 def _judge_score_float(student, reference):
@@ -440,6 +572,47 @@ def _oracle_histogram(labels: np.ndarray, k: int) -> np.ndarray:
     return np.bincount(labels.astype(np.int64), minlength=k) / labels.size
 
 
+def _length_advice(n: int, labels: np.ndarray, k: int) -> str:
+    """Why a histogram of ``labels`` has ``n`` entries instead of ``k``."""
+    present = sorted(set(labels.astype(int).tolist()))
+    missing = sorted(set(range(k)) - set(present))
+    if n == k - 1:
+        return ("one entry short: np.histogram makes one bin fewer than its edges, so pass the num_classes + 1 edges "
+                "np.arange(num_classes + 1)")
+    if n == len(present) and missing:
+        return (f"one entry per class that occurs: classes {missing} never occur and need a 0 "
+                "(np.bincount(labels, minlength=num_classes))")
+    if n == labels.max() + 1 and missing:
+        return f"classes {missing} never occur and np.bincount stops at the largest label: pass minlength=num_classes"
+    if n == 10:
+        return "its length must be num_classes, not a fixed 10"
+    return "one fraction per class 0..num_classes-1"
+
+
+def _histogram_slips(labels: np.ndarray, k: int) -> list[tuple[np.ndarray, str]]:
+    counts = np.bincount(labels.astype(np.int64), minlength=k).astype(np.float64)
+    spread, _ = np.histogram(labels, bins=k)
+    return [
+        (counts, "these are counts, not fractions: divide by the number of labels"),
+        (counts / k, "the counts are divided by num_classes; divide by the number of labels"),
+        (counts / counts.max(), "the counts are divided by the largest count; divide by the number of labels"),
+        (spread / labels.size, "np.histogram(labels, bins=num_classes) spreads its bins between the smallest and the "
+                               "largest label, not over the classes: pass the edges np.arange(num_classes + 1)"),
+    ]
+
+
+def _plain_histogram_problem(student: dict, reference: dict) -> str | None:
+    """What is wrong with the histogram of a plain NumPy array (probed beside the tensor case), if anything."""
+    case = reference.get("plain")
+    if case is None:
+        return None
+    try:
+        _judge_histograms("", atol=1e-9)({"cases": {"plain": student["plain"]}}, {"cases": {"plain": case}})
+    except Mismatch as err:
+        return "the histogram is already wrong for a plain NumPy array of labels" + str(err)
+    return None
+
+
 def _judge_histograms(what: str, atol: float, proportional: bool = False):
     """Each case's histogram: right length; fractions (or, with ``proportional``, their pattern) as the oracle's."""
 
@@ -447,24 +620,27 @@ def _judge_histograms(what: str, atol: float, proportional: bool = False):
         for name, case in reference["cases"].items():
             labels = _arrays(case, "labels")[0]
             k = int(case["num_classes"])
-            got = _histogram(student["cases"][name]["histogram"], f"the histogram of the {name.replace('_', ' ')} case")
+            shown_name = name.replace("_", " ")
+            got = _histogram(student["cases"][name]["histogram"], f"the histogram of the {shown_name} case")
             want = _oracle_histogram(labels, k)
             if got.shape[0] != k:
-                hint = (f"classes {sorted(set(range(k)) - set(labels.astype(int).tolist()))} never occur and "
-                        "np.bincount stops at the largest label: pass minlength=num_classes"
-                        if got.shape[0] == labels.max() + 1 else "its length must be num_classes, not a fixed 10")
-                raise Mismatch(f"{what}: the {name.replace('_', ' ')} case has {got.shape[0]} entries, expected "
-                               f"num_classes = {k}: {hint}")
+                raise Named(f"{what}: the {shown_name} case has {got.shape[0]} entries, expected num_classes = {k}: "
+                            f"{_length_advice(got.shape[0], labels, k)}")
             g = got.numpy()
             if proportional and g.sum() > 0:
                 g = g / g.sum()
             if np.allclose(g, want, atol=max(atol, _resolution(student["cases"][name]["histogram"])), rtol=0):
                 continue
-            if np.allclose(g, want * labels.size, atol=1e-6):
-                raise Mismatch(f"{what}: these are counts, not fractions: divide by the number of labels")
-            if np.allclose(g, want * labels.size / k, atol=1e-6):
-                raise Mismatch(f"{what}: the counts are divided by num_classes; divide by the number of labels")
-            raise Mismatch(f"{what}: the {name.replace('_', ' ')} case gives {np.round(g, 4).tolist()}, expected "
+            if not proportional:
+                for value, message in _histogram_slips(labels, k):
+                    # a float16 or float32 result is as close as its dtype allows
+                    slack = max(1e-6, _resolution(student["cases"][name]["histogram"]) * max(1.0, float(value.max())))
+                    if np.allclose(g, value, atol=slack, rtol=0):
+                        raise Named(f"{what}: {message}")
+            plain = _plain_histogram_problem(student, reference)
+            if plain:
+                raise Named(f"{what}: {plain}")
+            raise Mismatch(f"{what}: the {shown_name} case gives {np.round(g, 4).tolist()}, expected "
                            f"{np.round(want, 4).tolist()} (tolerance atol={atol:g})")
         return Verdict.passed()
 
@@ -511,4 +687,5 @@ def respects_num_classes(ns, inputs):
 def works_with_tensors(ns, inputs):
     rng = np.random.default_rng(143)
     labels = torch.from_numpy(rng.permutation(np.concatenate([np.arange(10), rng.integers(0, 10, size=15)])))
-    return {"cases": {"int64_tensor": _histogram_case(ns.class_histogram, labels, num_classes=10)}}
+    return {"cases": {"int64_tensor": _histogram_case(ns.class_histogram, labels, num_classes=10)},
+            "plain": _histogram_case(ns.class_histogram, labels.numpy().copy(), num_classes=10)}

@@ -47,4 +47,19 @@ def from_tanh_range(x):
 def from_tanh_range(x):
     return x.clone().add_(1).mul_(0.5)
 """),
+
+    # ---------------------------------------------------------------- red-team round
+    alternative("count_parameters", "every module's own parameters (recurse=False) over model.modules()", """
+def count_parameters(model):
+    return sum(p.numel() for m in model.modules() for p in m.parameters(recurse=False) if p.requires_grad)
+"""),
+    alternative("to_tanh_range", "an affine map with the range as keyword arguments", """
+def to_tanh_range(x, low=-1.0, high=1.0):
+    return x * (high - low) + low
+"""),
+    alternative("from_tanh_range", "torch.addcmul with full_like constants", """
+def from_tanh_range(x):
+    half = torch.full_like(x, 0.5)
+    return torch.addcmul(half, x, half)
+"""),
 ]

@@ -85,4 +85,36 @@ class Encoder(nn.Module):
         h = h.flatten(1)
         return self.fc_mean(h), self.fc_var(h)
 """),
+
+    # ---------------------------------------------------------------- red-team round
+    alternative("Encoder", "layers registered, called functionally (F.conv2d, F.linear, torch.addmm)", """
+import torch.nn.functional as F
+class Encoder(nn.Module):
+    def __init__(self, latent_dim=32):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 16, 3, stride=2, padding=1)
+        self.conv2 = nn.Conv2d(16, 8, 3, stride=2, padding=1)
+        self.fc_mu = nn.Linear(392, latent_dim)
+        self.fc_logvar = nn.Linear(392, latent_dim)
+
+    def forward(self, x):
+        h = F.relu(F.conv2d(x, self.conv1.weight, self.conv1.bias, stride=2, padding=1))
+        h = F.relu(F.conv2d(h, self.conv2.weight, self.conv2.bias, stride=2, padding=1))
+        h = torch.flatten(h, 1)
+        mu = F.linear(h, self.fc_mu.weight, self.fc_mu.bias)
+        return mu, torch.addmm(self.fc_logvar.bias, h, self.fc_logvar.weight.t())
+"""),
+    alternative("Encoder", "channels as a keyword-only argument, each head wrapped in a Sequential", """
+class Encoder(nn.Module):
+    def __init__(self, latent_dim=32, *, channels=(16, 8)):
+        super().__init__()
+        c1, c2 = channels
+        self.down = nn.Sequential(nn.Conv2d(1, c1, 3, 2, 1), nn.ReLU(), nn.Conv2d(c1, c2, 3, 2, 1), nn.ReLU())
+        self.mu = nn.Sequential(nn.Linear(c2 * 49, latent_dim))
+        self.logvar = nn.Sequential(nn.Linear(c2 * 49, latent_dim))
+
+    def forward(self, x):
+        h = self.down(x).reshape(len(x), -1)
+        return self.mu(h), self.logvar(h)
+"""),
 ]

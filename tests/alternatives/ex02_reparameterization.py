@@ -38,4 +38,21 @@ def reparameterize(mu, logvar, eps=None):
     eps = mu.new_empty(mu.size()).normal_(0.0, 1.0) if eps is None else eps
     return mu + logvar.exp() ** 0.5 * eps
 """),
+
+    # ---------------------------------------------------------------- red-team round
+    alternative("reparameterize", "Independent(Normal(...), 1).rsample(), a temperature keyword", """
+from torch.distributions import Independent, Normal
+def reparameterize(mu, logvar, eps=None, temperature: float = 1.0):
+    std = torch.exp(0.5 * logvar) * temperature
+    if eps is None:
+        return Independent(Normal(mu, std), 1).rsample()
+    return mu + std * eps
+"""),
+    alternative("reparameterize", "computed in float64, cast back to the inputs' dtype", """
+def reparameterize(mu, logvar, eps=None):
+    if eps is None:
+        eps = torch.randn_like(mu)
+    z = mu.double() + torch.exp(0.5 * logvar.double()) * eps.double()
+    return z.to(mu.dtype)
+"""),
 ]

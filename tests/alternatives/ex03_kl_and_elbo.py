@@ -74,4 +74,39 @@ def vae_loss(x_logits, x, mu, logvar, beta=1.0, reduction="mean"):
     kl = kl_divergence(mu, logvar).mean(dim=0)
     return torch.add(recon, kl, alpha=beta), recon, kl
 """),
+
+    # ---------------------------------------------------------------- red-team round
+    alternative("kl_divergence", "einsum 'bd->b' over 0.5 * (mu^2 + sigma^2 - 1 - logvar)", """
+def kl_divergence(mu, logvar):
+    return 0.5 * torch.einsum("bd->b", mu * mu + logvar.exp() - 1 - logvar)
+"""),
+    alternative("kl_divergence", "KL between Independent(Normal, 1) distributions (already (B,))", """
+from torch.distributions import Independent, Normal, kl_divergence as kl_between
+def kl_divergence(mu, logvar):
+    q = Independent(Normal(mu, (0.5 * logvar).exp()), 1)
+    p = Independent(Normal(torch.zeros_like(mu), torch.ones_like(mu)), 1)
+    return kl_between(q, p)
+"""),
+    alternative("kl_divergence", "computed in float64, cast back to mu's dtype", """
+def kl_divergence(mu, logvar):
+    m, lv = mu.double(), logvar.double()
+    return (-0.5 * (1 + lv - m ** 2 - lv.exp()).sum(1)).to(mu.dtype)
+"""),
+    alternative("reconstruction_loss", "-Bernoulli(logits=...).log_prob(x) without argument validation", """
+from torch.distributions import Bernoulli
+def reconstruction_loss(x_logits, x):
+    return -Bernoulli(logits=x_logits, validate_args=False).log_prob(x).flatten(1).sum(-1)
+"""),
+    alternative("reconstruction_loss", "max(l, 0) - l * x + log1p(exp(-|l|)), einsum over the pixels", """
+def reconstruction_loss(x_logits, x):
+    per_pixel = x_logits.clamp(min=0) - x_logits * x + torch.log1p(torch.exp(-x_logits.abs()))
+    return torch.einsum("bchw->b", per_pixel)
+"""),
+    alternative("vae_loss", "weighted sum of the stacked terms with new_tensor([1, beta])", """
+def vae_loss(x_logits, x, mu, logvar, beta=1.0):
+    recon = reconstruction_loss(x_logits, x).mean()
+    kl = kl_divergence(mu, logvar).mean()
+    terms = torch.stack([recon, kl])
+    return (terms * terms.new_tensor([1.0, beta])).sum(), recon, kl
+"""),
 ]

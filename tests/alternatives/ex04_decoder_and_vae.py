@@ -154,4 +154,44 @@ class VAE(nn.Module):
         z = Normal(zeros, torch.ones_like(zeros)).sample()
         return torch.sigmoid(self.decoder(z))
 """),
+
+    # ---------------------------------------------------------------- red-team round
+    alternative("Decoder", "layers registered, called functionally (F.linear, F.conv_transpose2d), unflatten", """
+import torch.nn.functional as F
+class Decoder(nn.Module):
+    def __init__(self, latent_dim=32):
+        super().__init__()
+        self.fc = nn.Linear(latent_dim, 392)
+        self.up1 = nn.ConvTranspose2d(8, 16, 4, stride=2, padding=1)
+        self.up2 = nn.ConvTranspose2d(16, 1, 4, stride=2, padding=1)
+
+    def forward(self, z):
+        h = F.relu(F.linear(z, self.fc.weight, self.fc.bias)).unflatten(-1, (8, 7, 7))
+        h = F.relu(F.conv_transpose2d(h, self.up1.weight, self.up1.bias, stride=2, padding=1))
+        return F.conv_transpose2d(h, self.up2.weight, self.up2.bias, stride=2, padding=1)
+"""),
+    alternative("VAE", "Independent(Normal).rsample, a return_z keyword, z made like the decoder's weights", """
+from torch.distributions import Independent, Normal
+class VAE(nn.Module):
+    def __init__(self, latent_dim=32):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.encoder = Encoder(latent_dim)
+        self.decoder = Decoder(latent_dim)
+
+    def forward(self, x, return_z=False):
+        mu, logvar = self.encoder(x)
+        z = Independent(Normal(mu, torch.exp(0.5 * logvar)), 1).rsample()
+        out = self.decoder(z)
+        return (out, mu, logvar, z) if return_z else (out, mu, logvar)
+
+    @torch.no_grad()
+    def sample(self, n, device=None):
+        p = next(self.decoder.parameters())
+        if device is None:
+            z = torch.randn(n, self.latent_dim).to(p)
+        else:
+            z = p.new_zeros(n, self.latent_dim, device=device).normal_()
+        return self.decoder(z).sigmoid()
+"""),
 ]

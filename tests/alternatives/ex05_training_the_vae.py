@@ -147,4 +147,53 @@ def interpolate_latents(z1, z2, steps):
     t = z1.new_tensor(np.linspace(0.0, 1.0, steps)).unsqueeze(1)  # (steps, 1)
     return z1.unsqueeze(0) * (1 - t) + z2.unsqueeze(0) * t
 """),
+
+    # ---------------------------------------------------------------- red-team round
+    alternative("vae_train_step", "optimizer.step(closure), the losses kept from the closure", """
+def vae_train_step(model, x, optimizer, beta=1.0):
+    out = {}
+
+    def closure():
+        optimizer.zero_grad()
+        x_logits, mu, logvar = model(x)
+        loss, recon, kl = vae_loss(x_logits, x, mu, logvar, beta=beta)
+        loss.backward()
+        out.update(loss=loss.detach(), recon=recon.detach(), kl=kl.detach())
+        return loss
+
+    optimizer.step(closure)
+    return out
+"""),
+    alternative("vae_evaluate", "float64 accumulator tensor, train(False), try/finally, a device keyword", """
+def vae_evaluate(model, batches, *, device=None):
+    was = model.training
+    model.train(False)
+    total = torch.zeros(2, dtype=torch.float64)
+    n = 0
+    try:
+        with torch.no_grad():
+            for x in batches:
+                x = x if device is None else x.to(device)
+                x_logits, mu, logvar = model(x)
+                sums = torch.stack([reconstruction_loss(x_logits, x).sum(), kl_divergence(mu, logvar).sum()])
+                total += sums.double().cpu()
+                n += int(x.size(0))
+    finally:
+        model.train(was)
+    recon, kl = (total / n).tolist()
+    return {"neg_elbo": recon + kl, "recon": recon, "kl": kl}
+"""),
+    alternative("interpolate_latents", "einsum outer products, t made in float64 and cast to z1's dtype", """
+def interpolate_latents(z1, z2, steps):
+    t = torch.linspace(0, 1, steps, dtype=torch.float64, device=z1.device).to(z1.dtype)
+    return torch.einsum("s,d->sd", 1 - t, z1) + torch.einsum("s,d->sd", t, z2)
+"""),
+    alternative("interpolate_latents", "in-place ops on a fresh z1.repeat, last row set to z2", """
+def interpolate_latents(z1, z2, steps):
+    path = z1.repeat(steps, 1)
+    t = torch.linspace(0, 1, steps, dtype=z1.dtype, device=z1.device).unsqueeze(1)
+    path.add_(t * (z2 - z1))
+    path[-1] = z2
+    return path
+"""),
 ]

@@ -114,4 +114,48 @@ class Generator(nn.Module):
     def forward(self, z):
         return self.net(z.view(z.shape[0], -1, 1, 1))
 """),
+    alternative("sample_noise", "randn of (noise_dim, batch_size), transposed", """
+def sample_noise(batch_size, noise_dim=100, device=None):
+    return torch.randn(noise_dim, batch_size, device=device).T  # (B, noise_dim), not contiguous
+"""),
+    alternative("Generator", "accepts (B, noise_dim) or (B, noise_dim, 1, 1) noise", """
+class Generator(nn.Module):
+    def __init__(self, noise_dim=100):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(noise_dim, 128, 7, 1, 0), nn.BatchNorm2d(128), nn.ReLU(),
+            nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),
+            nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Tanh(),
+        )
+
+    def forward(self, z):
+        if z.dim() == 2:
+            z = z[:, :, None, None]  # (B, noise_dim, 1, 1)
+        return self.net(z)
+"""),
+    alternative("Generator", "a subclass of nn.Sequential, stride 2 on the 1x1 first layer (same output)", """
+class Generator(nn.Sequential):
+    def __init__(self, noise_dim=100):
+        super().__init__(
+            nn.Unflatten(1, (noise_dim, 1, 1)),
+            nn.ConvTranspose2d(noise_dim, 128, 7, 2, 0), nn.BatchNorm2d(128), nn.ReLU(),  # 1x1 input: stride unused
+            nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),
+            nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Tanh(),
+        )
+        self.noise_dim = noise_dim
+"""),
+    alternative("Generator", "OrderedDict of named layers, view (B, 1, 1, nz) then permute", """
+from collections import OrderedDict
+class Generator(nn.Module):
+    def __init__(self, noise_dim=100):
+        super().__init__()
+        self.layers = nn.Sequential(OrderedDict([
+            ("up1", nn.ConvTranspose2d(noise_dim, 128, (7, 7))), ("bn1", nn.BatchNorm2d(128)), ("relu1", nn.ReLU()),
+            ("up2", nn.ConvTranspose2d(128, 64, (4, 4), (2, 2), (1, 1))), ("bn2", nn.BatchNorm2d(64)), ("relu2", nn.ReLU()),
+            ("up3", nn.ConvTranspose2d(64, 1, 4, 2, 1)), ("tanh", nn.Tanh()),
+        ]))
+
+    def forward(self, z):
+        return self.layers(z.view(z.shape[0], 1, 1, -1).permute(0, 3, 1, 2))  # (B, nz, 1, 1)
+"""),
 ]

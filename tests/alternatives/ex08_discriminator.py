@@ -79,4 +79,26 @@ class Discriminator(nn.Module):
     def forward(self, x):
         return self.net(x).view(-1, 1)
 """),
+    alternative("Discriminator", "a subclass of nn.Sequential ending in nn.Flatten(1)", """
+class Discriminator(nn.Sequential):
+    def __init__(self):
+        super().__init__(
+            nn.Conv2d(1, 64, 4, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(64, 128, 4, 2, 1), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),
+            nn.Conv2d(128, 1, 7), nn.Flatten(1),
+        )
+"""),
+    alternative("Discriminator", "F.leaky_relu(inplace=True), mean over the 1x1 map", """
+import torch.nn.functional as F
+class Discriminator(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2, self.c3 = nn.Conv2d(1, 64, 4, 2, 1), nn.Conv2d(64, 128, 4, 2, 1), nn.Conv2d(128, 1, 7)
+        self.bn = nn.BatchNorm2d(128)
+
+    def forward(self, x):
+        h = F.leaky_relu(self.c1(x), 0.2, inplace=True)
+        h = F.leaky_relu(self.bn(self.c2(h)), 0.2, inplace=True)
+        return self.c3(h).mean(dim=(2, 3))  # (B, 1, 1, 1) -> (B, 1)
+"""),
 ]

@@ -48,4 +48,25 @@ def generator_loss(fake_logits):
     targets = torch.full_like(fake_logits, 1.0)  # the generator wants its fakes called real
     return F.binary_cross_entropy_with_logits(fake_logits, targets, reduction="none").mean()
 """),
+    alternative("discriminator_loss", "fake term as BCE(-x, 1), Bernoulli for the real term", """
+from torch.distributions import Bernoulli
+def discriminator_loss(real_logits, fake_logits, real_label=1.0):
+    real = -Bernoulli(logits=real_logits, validate_args=False).log_prob(torch.full_like(real_logits, real_label)).mean()
+    fake = F.binary_cross_entropy_with_logits(-fake_logits, torch.ones_like(fake_logits))  # BCE(x, 0) = BCE(-x, 1)
+    return real + fake
+"""),
+    alternative("discriminator_loss", "torch.lerp between the two softplus terms, new_full", """
+def discriminator_loss(real_logits, fake_logits, real_label=1.0):
+    t = real_logits.new_full(real_logits.shape, real_label)
+    real = torch.lerp(F.softplus(real_logits), F.softplus(-real_logits), t)  # (1-t) softplus(x) + t softplus(-x)
+    return real.mean() + F.softplus(fake_logits).mean()
+"""),
+    alternative("generator_loss", "torch.distributions.Bernoulli log_prob of ones (validated)", """
+def generator_loss(fake_logits):
+    return -torch.distributions.Bernoulli(logits=fake_logits).log_prob(torch.ones_like(fake_logits)).mean()
+"""),
+    alternative("generator_loss", "BCE(-x, 0)", """
+def generator_loss(fake_logits):
+    return F.binary_cross_entropy_with_logits(-fake_logits, torch.zeros_like(fake_logits))
+"""),
 ]

@@ -192,4 +192,77 @@ def gan_train_step(G, D, real, opt_G, opt_D, g_steps=2, real_label=0.9, max_grad
         opt_G.step()
     return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
 """),
+    alternative("discriminator_step", "G.eval() under no_grad for the fake batch, G's mode restored", """
+def discriminator_step(G, D, real, opt_D, noise_dim=100, real_label=0.9, max_grad_norm=None):
+    was_training = G.training
+    G.eval()
+    with torch.no_grad():
+        fake = G(sample_noise(real.shape[0], noise_dim, device=real.device))
+    G.train(was_training)
+    opt_D.zero_grad()
+    d_loss = discriminator_loss(D(real), D(fake), real_label=real_label)
+    d_loss.backward(retain_graph=True)
+    if max_grad_norm is not None:
+        params = [p for group in opt_D.param_groups for p in group["params"]]
+        nn.utils.clip_grad_norm_(params, max_grad_norm)
+    opt_D.step()
+    return d_loss.detach()
+"""),
+    alternative("discriminator_step", "G frozen with requires_grad_(False) for the fake batch, then restored", """
+def discriminator_step(G, D, real, opt_D, noise_dim=100, real_label=0.9, max_grad_norm=None):
+    flags = [p.requires_grad for p in G.parameters()]
+    G.requires_grad_(False)
+    try:
+        fake = G(torch.randn(real.shape[0], noise_dim, device=real.device))
+    finally:
+        for p, flag in zip(G.parameters(), flags):
+            p.requires_grad_(flag)
+    opt_D.zero_grad()
+    d_loss = discriminator_loss(D(real), D(fake), real_label)
+    d_loss.backward()
+    if max_grad_norm is not None:
+        nn.utils.clip_grad_norm_(D.parameters(), max_grad_norm)
+    opt_D.step()
+    return d_loss.detach()
+"""),
+    alternative("generator_step", "torch.autograd.grad written into p.grad", """
+def generator_step(G, D, batch_size, opt_G, noise_dim=100, max_grad_norm=None):
+    params = list(G.parameters())
+    z = sample_noise(batch_size, noise_dim, device=params[0].device)
+    loss = generator_loss(D(G(z)))
+    for p, g in zip(params, torch.autograd.grad(loss, params)):
+        p.grad = g
+    if max_grad_norm is not None:
+        nn.utils.clip_grad_norm_(params, max_grad_norm)
+    opt_G.step()
+    return loss.detach()
+"""),
+    alternative("generator_step", "D.eval() for the step and its mode restored, G.zero_grad()", """
+def generator_step(G, D, batch_size, opt_G, noise_dim=100, max_grad_norm=None):
+    was_training = D.training
+    D.eval()
+    G.zero_grad()
+    g_loss = generator_loss(D(G(sample_noise(batch_size, noise_dim, next(G.parameters()).device))))
+    g_loss.backward()
+    D.train(was_training)
+    if max_grad_norm is not None:
+        nn.utils.clip_grad_norm_(opt_G.param_groups[0]["params"], max_grad_norm)
+    opt_G.step()
+    return g_loss.detach()
+"""),
+    alternative("gan_train_step", "functools.partial for the generator updates, the last of a list", """
+import functools
+def gan_train_step(G, D, real, opt_G, opt_D, g_steps=2, real_label=0.9, max_grad_norm=None):
+    g_update = functools.partial(generator_step, G, D, real.size(0), opt_G, max_grad_norm=max_grad_norm)
+    d_loss = discriminator_step(G, D, real, opt_D, max_grad_norm=max_grad_norm, real_label=real_label)
+    return {"d_loss": d_loss, "g_loss": [g_update() for _ in range(g_steps)][-1]}
+"""),
+    alternative("gan_train_step", "every argument by position, noise_dim read from G", """
+def gan_train_step(G, D, real, opt_G, opt_D, g_steps=2, real_label=0.9, max_grad_norm=None):
+    nz = getattr(G, "noise_dim", 100)
+    d_loss = discriminator_step(G, D, real, opt_D, nz, real_label, max_grad_norm)
+    for _ in range(g_steps):
+        g_loss = generator_step(G, D, len(real), opt_G, nz, max_grad_norm)
+    return dict(d_loss=d_loss, g_loss=g_loss)
+"""),
 ]

@@ -132,4 +132,74 @@ def ls_generator_loss(fake_out):
 def ls_generator_loss(fake_out: torch.Tensor) -> torch.Tensor:
     return fake_out.sub(1).square().mean().mul(0.5)
 """),
+    # ---------------------------------------------------------------- red-team additions
+    alternative("weights_init", "loops over module.modules() itself (model.apply calls it again on each)", """
+def weights_init(module):
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+"""),
+    alternative("weights_init", "BatchNorm2d first, std by keyword, bias.data.zero_()", """
+def weights_init(module):
+    if isinstance(module, nn.BatchNorm2d):
+        torch.nn.init.normal_(module.weight, mean=1.0, std=0.02)
+        module.bias.data.zero_()
+    elif isinstance(module, (nn.ConvTranspose2d, nn.Conv2d)):
+        torch.nn.init.normal_(tensor=module.weight, std=0.02)
+        if module.bias is not None:
+            module.bias.data.zero_()
+"""),
+    alternative("clip_gradients", "p.grad = p.grad * scale, norm of the stacked norms", """
+def clip_gradients(model, max_norm):
+    params = [p for p in model.parameters() if p.grad is not None]
+    total = torch.norm(torch.stack([torch.norm(p.grad.detach(), 2) for p in params]), 2)
+    scale = (max_norm / (total + 1e-6)).clamp(max=1.0)
+    for p in params:
+        p.grad = p.grad * scale
+    return total
+"""),
+    alternative("clip_gradients", "float64 sum of squares, math.sqrt, torch._foreach_mul_", """
+import math
+
+
+def clip_gradients(model, max_norm):
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    total = math.sqrt(sum(g.detach().double().pow(2).sum().item() for g in grads))
+    coef = max_norm / (total + 1e-6)
+    if coef < 1:
+        torch._foreach_mul_(grads, coef)
+    return torch.tensor(total)
+"""),
+    alternative("make_optimizers", "keyword params=, explicit eps, through a dict", """
+def make_optimizers(G, D, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999)):
+    make = lambda model, lr: torch.optim.Adam(params=model.parameters(), lr=lr, betas=tuple(betas), eps=1e-8)
+    opts = {"G": make(G, lr_g), "D": make(D, lr_d)}
+    return opts["G"], opts["D"]
+"""),
+    alternative("instance_noise", "torch.randn(shape, dtype, device) and torch.add(alpha=std)", """
+def instance_noise(x, std):
+    noise = torch.randn(x.shape, dtype=x.dtype, device=x.device)
+    return torch.add(x, noise, alpha=std)
+"""),
+    alternative("instance_noise", "x minus the noise (the same distribution)", """
+def instance_noise(x, std):
+    return x - std * torch.randn_like(x)
+"""),
+    alternative("ls_discriminator_loss", "0.5 * mean of the summed squares (equal batch sizes)", """
+def ls_discriminator_loss(real_out, fake_out):
+    return 0.5 * torch.mean((real_out - 1) ** 2 + fake_out ** 2)
+"""),
+    alternative("ls_generator_loss", "a 0-dim CPU tensor factor", """
+def ls_generator_loss(fake_out):
+    return torch.tensor(0.5) * ((fake_out - 1) ** 2).mean()
+"""),
+    alternative("ls_generator_loss", "sum / (2 * numel)", """
+def ls_generator_loss(fake_out):
+    return ((fake_out - 1) ** 2).sum() / (2 * fake_out.numel())
+"""),
 ]

@@ -156,4 +156,118 @@ def class_histogram(labels, num_classes=10):
     y = np.asarray(labels.cpu() if torch.is_tensor(labels) else labels)
     return (np.bincount(y, minlength=num_classes) / len(y)).astype(np.float32)
 """),
+    # ---------------------------------------------------------------- red-team additions
+    alternative("frechet_distance", "scipy.linalg.fractional_matrix_power(S1 S2, 0.5)", """
+import scipy.linalg
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2):
+    f = lambda a: np.asarray(a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else a, dtype=np.float64)
+    mu1, mu2, sigma1, sigma2 = map(f, (mu1, mu2, sigma1, sigma2))
+    covmean = scipy.linalg.fractional_matrix_power(sigma1 @ sigma2, 0.5)
+    if not np.isfinite(covmean).all():
+        eps = 1e-6 * np.eye(len(sigma1))
+        covmean = scipy.linalg.fractional_matrix_power((sigma1 + eps) @ (sigma2 + eps), 0.5)
+    diff = mu1 - mu2
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean).real)
+"""),
+    alternative("frechet_distance", "one trace of S1 + S2 - 2 covmean.real, sqrtm of S2 S1", """
+import scipy.linalg
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2):
+    conv = lambda a: a.double().numpy() if torch.is_tensor(a) else np.array(a, dtype="float64")
+    mu1, sigma1, mu2, sigma2 = [conv(a) for a in (mu1, sigma1, mu2, sigma2)]
+    covmean = scipy.linalg.sqrtm(sigma2 @ sigma1)
+    if not np.all(np.isfinite(covmean)):
+        off = np.eye(sigma1.shape[0]) * 1e-6
+        covmean = scipy.linalg.sqrtm((sigma2 + off) @ (sigma1 + off))
+    diff = mu1 - mu2
+    return float(diff.dot(diff) + np.trace(sigma1 + sigma2 - 2 * covmean.real))
+"""),
+    alternative("frechet_distance", "torch.linalg.eigvals of the product, complex sqrt, real part", """
+def frechet_distance(mu1, sigma1, mu2, sigma2):
+    t = lambda a: torch.as_tensor(a).detach().cpu().to(torch.float64)
+    mu1, sigma1, mu2, sigma2 = map(t, (mu1, sigma1, mu2, sigma2))
+    tr = torch.linalg.eigvals(sigma1 @ sigma2).sqrt().real.sum()
+    return ((mu1 - mu2).square().sum() + sigma1.trace() + sigma2.trace() - 2 * tr).item()
+"""),
+    alternative("frechet_distance", "nuclear norm of sqrt(S1) sqrt(S2) (singular values), np.float64 result", """
+def frechet_distance(mu1, sigma1, mu2, sigma2):
+    f = lambda a: np.asarray(a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else a, dtype=np.float64)
+    mu1, mu2, sigma1, sigma2 = map(f, (mu1, mu2, sigma1, sigma2))
+
+    def root(s):
+        w, v = np.linalg.eigh(s)
+        return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+
+    tr = np.linalg.svd(root(sigma1) @ root(sigma2), compute_uv=False).sum()  # Tr((S1 S2)^(1/2))
+    diff = mu1 - mu2
+    return np.float64(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * tr)
+"""),
+    alternative("classifier_score", "F.kl_div(log p(y), p(y|x), reduction='batchmean') on soft rows", """
+import math
+
+import torch.nn.functional as F
+
+
+def classifier_score(probs):
+    p = torch.as_tensor(np.asarray(probs.detach().cpu() if torch.is_tensor(probs) else probs), dtype=torch.float64)
+    log_py = torch.log(p.mean(0, keepdim=True)).expand_as(p)
+    log_py = torch.where(torch.isinf(log_py), torch.zeros_like(log_py), log_py)  # classes nobody predicts
+    return math.exp(F.kl_div(log_py, p, reduction="batchmean").item())
+"""),
+    alternative("classifier_score", "scipy.special.rel_entr summed over the classes", """
+import scipy.special
+
+
+def classifier_score(probs):
+    p = np.asarray(probs.detach().cpu().numpy() if torch.is_tensor(probs) else probs, dtype=np.float64)
+    return float(np.exp(scipy.special.rel_entr(p, p.mean(0)).sum(1).mean()))
+"""),
+    alternative("classifier_score", "log p(y) by torch.logsumexp of the log-probabilities", """
+import math
+
+
+def classifier_score(probs):
+    p = torch.as_tensor(np.asarray(probs.detach().cpu() if torch.is_tensor(probs) else probs), dtype=torch.float64)
+    logp = torch.log(p)  # -inf where a probability is 0
+    log_py = torch.logsumexp(logp, dim=0) - math.log(p.shape[0])
+    kl = torch.where(p > 0, p * (logp - log_py), torch.zeros_like(p)).sum(1)
+    return float(kl.mean().exp())
+"""),
+    alternative("classifier_score", "float32 tensors kept in float32, torch.xlogy", """
+def classifier_score(probs):
+    p = torch.as_tensor(probs)
+    py = p.mean(0)
+    kl = (torch.xlogy(p, p) - torch.xlogy(p, py)).sum(1)
+    return kl.double().mean().exp().item()
+"""),
+    alternative("class_histogram", "np.histogram(bins=num_classes, range=(0, num_classes), density=True)", """
+def class_histogram(labels, num_classes=10):
+    y = np.asarray(labels.cpu() if torch.is_tensor(labels) else labels)
+    density, _ = np.histogram(y, bins=num_classes, range=(0, num_classes), density=True)  # unit-wide bins
+    return density
+"""),
+    alternative("class_histogram", "mean of one-hot rows, F.one_hot (float32 tensor)", """
+import torch.nn.functional as F
+
+
+def class_histogram(labels, num_classes=10):
+    return F.one_hot(torch.as_tensor(labels).long(), num_classes).float().mean(0)
+"""),
+    alternative("class_histogram", "collections.Counter, a list of floats", """
+from collections import Counter
+
+
+def class_histogram(labels, num_classes=10):
+    counts = Counter(int(v) for v in labels)
+    n = sum(counts.values())
+    return [counts[k] / n for k in range(num_classes)]
+"""),
+    alternative("class_histogram", "torch.histc over [0, num_classes]", """
+def class_histogram(labels, num_classes=10):
+    h = torch.histc(torch.as_tensor(labels).double(), bins=num_classes, min=0, max=num_classes)
+    return h / h.sum()
+"""),
 ]

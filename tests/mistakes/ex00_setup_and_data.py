@@ -56,4 +56,33 @@ def from_tanh_range(x):
     x += 1
     return x / 2
 """, "leaves_input_unchanged"),
+
+    # ---------------------------------------------------------------- red-team round: rescaling, layer types, NumPy
+    mistake("to_tanh_range", "min-max rescales the batch (x - x.min()) / (x.max() - x.min()) * 2 - 1", """
+def to_tanh_range(x):
+    return (x - x.min()) / (x.max() - x.min()) * 2 - 1
+""", "values"),
+    mistake("from_tanh_range", "min-max rescales the batch (x - x.min()) / (x.max() - x.min())", """
+def from_tanh_range(x):
+    return (x - x.min()) / (x.max() - x.min())
+""", "values"),
+    mistake("from_tanh_range", "min-max rescales each image to [0, 1]", """
+def from_tanh_range(x):
+    lo = x.amin(dim=(1, 2, 3), keepdim=True)
+    hi = x.amax(dim=(1, 2, 3), keepdim=True)
+    return (x - lo) / (hi - lo)
+""", "values"),
+    mistake("to_tanh_range", "computed in NumPy and converted back", """
+def to_tanh_range(x):
+    return torch.from_numpy(2 * x.numpy() - 1)
+""", "keeps_dtype_and_device"),
+    mistake("count_parameters", "counts the parameters of Linear and Conv2d layers only (misses BatchNorm)", """
+def count_parameters(model):
+    return sum(p.numel() for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))
+               for p in m.parameters(recurse=False) if p.requires_grad)
+""", "counts_every_parameter"),
+    mistake("count_parameters", "parameters_to_vector(...).numel() (frozen ones too; fails without parameters)", """
+def count_parameters(model):
+    return torch.nn.utils.parameters_to_vector(model.parameters()).numel()
+""", "counts_every_parameter", "trainable_only"),
 ]

@@ -93,4 +93,23 @@ MISTAKES = [
         mu, logvar = self.heads(h).chunk(2, dim=1)
         return mu, logvar
 """), "architecture", "reference_outputs"),
+
+    # ---------------------------------------------------------------- red-team round
+    mistake("Encoder", "rescales the input to [-1, 1] first (2x - 1)", _encoder(_STANDARD_INIT, """
+        x = 2 * x - 1
+        h = torch.relu(self.conv2(torch.relu(self.conv1(x)))).flatten(1)
+        return self.fc_mu(h), self.fc_logvar(h)
+"""), "reference_outputs"),
+    mistake("Encoder", "LeakyReLU(0.2) instead of ReLU", _encoder(_STANDARD_INIT, """
+        h = nn.functional.leaky_relu(self.conv2(nn.functional.leaky_relu(self.conv1(x), 0.2)), 0.2).flatten(1)
+        return self.fc_mu(h), self.fc_logvar(h)
+"""), "reference_outputs"),
+    mistake("Encoder", "softplus on the logvar head (logvar forced positive)", _encoder(_STANDARD_INIT, """
+        h = torch.relu(self.conv2(torch.relu(self.conv1(x)))).flatten(1)
+        return self.fc_mu(h), nn.functional.softplus(self.fc_logvar(h))
+"""), "reference_outputs"),
+    mistake("Encoder", "logvar bounded with 5 * tanh", _encoder(_STANDARD_INIT, """
+        h = torch.relu(self.conv2(torch.relu(self.conv1(x)))).flatten(1)
+        return self.fc_mu(h), 5 * torch.tanh(self.fc_logvar(h))
+"""), "reference_outputs"),
 ]

@@ -87,4 +87,54 @@ def reparameterize(mu, logvar, eps=None):
         eps = torch.randn_like(mu)
     return eps.mul_(torch.exp(0.5 * logvar)).add_(mu)
 """, "explicit_eps"),
+
+    # ---------------------------------------------------------------- red-team round: noise shape, state, generator
+    mistake("reparameterize", "noise clamped to [-3, 3] (mean and std still pass)", """
+import torch
+def reparameterize(mu, logvar, eps=None):
+    if eps is None:
+        eps = torch.randn_like(mu).clamp(-3, 3)
+    return mu + torch.exp(0.5 * logvar) * eps
+""", "statistics"),
+    mistake("reparameterize", "uniform noise scaled to mean 0 and variance 1", """
+import torch
+def reparameterize(mu, logvar, eps=None):
+    if eps is None:
+        eps = (torch.rand_like(mu) - 0.5) * 12 ** 0.5
+    return mu + torch.exp(0.5 * logvar) * eps
+""", "statistics"),
+    mistake("reparameterize", "draws from a private CPU torch.Generator (ignores the seed, raises on a GPU)", """
+import torch
+_gen = torch.Generator().manual_seed(0)
+def reparameterize(mu, logvar, eps=None):
+    if eps is None:
+        eps = torch.randn(mu.shape, generator=_gen, dtype=mu.dtype, device=mu.device)
+    return mu + torch.exp(0.5 * logvar) * eps
+""", "statistics"),
+    mistake("reparameterize", "caches eps per shape between calls", """
+import torch
+_cache = {}
+def reparameterize(mu, logvar, eps=None):
+    if eps is None:
+        if tuple(mu.shape) not in _cache:
+            _cache[tuple(mu.shape)] = torch.randn_like(mu)
+        eps = _cache[tuple(mu.shape)]
+    return mu + torch.exp(0.5 * logvar) * eps
+""", "statistics"),
+    mistake("reparameterize", "std = 0.5 * exp(logvar)", """
+import torch
+def reparameterize(mu, logvar, eps=None):
+    std = 0.5 * torch.exp(logvar)
+    if eps is None:
+        eps = torch.randn_like(std)
+    return mu + std * eps
+""", "explicit_eps", "statistics", "gradient_flow"),
+    mistake("reparameterize", "std computed in place on logvar (logvar.mul_(0.5).exp_())", """
+import torch
+def reparameterize(mu, logvar, eps=None):
+    std = logvar.mul_(0.5).exp_()
+    if eps is None:
+        eps = torch.randn_like(std)
+    return mu + std * eps
+""", "statistics", "gradient_flow"),
 ]

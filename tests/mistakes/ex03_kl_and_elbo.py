@@ -134,4 +134,45 @@ def vae_loss(x_logits, x, mu, logvar, beta=1.0):
     kl = kl_divergence(mu, logvar).mean()
     return recon, kl, recon + beta * kl
 """, "batch_means", "beta_weighting", "loss_backpropagates"),
+
+    # ---------------------------------------------------------------- red-team round
+    mistake("kl_divergence", "divided by the batch size", """
+def kl_divergence(mu, logvar):
+    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1) / mu.shape[0]
+""", "matches_torch_distributions", "logvar_is_log_variance"),
+    mistake("kl_divergence", "keepdim=True: shape (B, 1)", """
+def kl_divergence(mu, logvar):
+    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1, keepdim=True)
+""", "zero_at_prior", "matches_torch_distributions", "sums_over_latent_dims", "logvar_is_log_variance"),
+    mistake("kl_divergence", "logvar.exp_() in place on the caller's logvar", """
+def kl_divergence(mu, logvar):
+    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp_(), dim=1)
+""", "backpropagates"),
+    mistake("reconstruction_loss", "clamps the logits to [-10, 10] first", """
+def reconstruction_loss(x_logits, x):
+    return F.binary_cross_entropy_with_logits(x_logits.clamp(-10, 10), x, reduction="none").flatten(1).sum(1)
+""", "stable_for_large_logits"),
+    mistake("reconstruction_loss", "binarises the targets (x > 0.5)", """
+def reconstruction_loss(x_logits, x):
+    target = (x > 0.5).to(x.dtype)
+    return F.binary_cross_entropy_with_logits(x_logits, target, reduction="none").flatten(1).sum(1)
+""", "matches_bce_with_logits", "stable_for_large_logits"),
+    mistake("vae_loss", "inline BCE with the default reduction='mean' (per pixel)", """
+def vae_loss(x_logits, x, mu, logvar, beta=1.0):
+    recon = F.binary_cross_entropy_with_logits(x_logits, x)
+    kl = kl_divergence(mu, logvar).mean()
+    return recon + beta * kl, recon, kl
+""", "batch_means", "beta_weighting", "loss_backpropagates"),
+    mistake("vae_loss", "inline KL averaged over every element (torch.mean)", """
+def vae_loss(x_logits, x, mu, logvar, beta=1.0):
+    recon = reconstruction_loss(x_logits, x).mean()
+    kl = -0.5 * torch.mean(1 + logvar - mu.pow(2) - logvar.exp())
+    return recon + beta * kl, recon, kl
+""", "batch_means", "beta_weighting", "loss_backpropagates"),
+    mistake("vae_loss", "detaches the KL term", """
+def vae_loss(x_logits, x, mu, logvar, beta=1.0):
+    recon = reconstruction_loss(x_logits, x).mean()
+    kl = kl_divergence(mu, logvar).mean().detach()
+    return recon + beta * kl, recon, kl
+""", "loss_backpropagates"),
 ]

@@ -162,4 +162,37 @@ MISTAKES = [
         z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape)
         return self.decoder(z), mu, logvar
 """), "forward_samples_z"),
+
+    # ---------------------------------------------------------------- red-team round
+    mistake("Decoder", "ReLU after the last transposed convolution", _decoder(_INIT, """
+        h = torch.relu(self.fc(z)).view(-1, 8, 7, 7)
+        return torch.relu(self.up2(torch.relu(self.up1(h))))
+"""), "reference_outputs"),
+    mistake("Decoder", "tanh at the end", _decoder(_INIT, """
+        h = torch.relu(self.fc(z)).view(-1, 8, 7, 7)
+        return torch.tanh(self.up2(torch.relu(self.up1(h))))
+"""), "reference_outputs"),
+    mistake("VAE", "forward returns the variance exp(logvar) in place of logvar", _vae(forward="""
+        mu, logvar = self.encoder(x)
+        return self.decoder(reparameterize(mu, logvar)), mu, logvar.exp()
+"""), "forward_samples_z"),
+    mistake("VAE", "forward draws one eps for the whole batch", _vae(forward="""
+        mu, logvar = self.encoder(x)
+        eps = torch.randn_like(mu[:1])
+        return self.decoder(mu + torch.exp(0.5 * logvar) * eps), mu, logvar
+"""), "forward_samples_z"),
+    mistake("VAE", "forward clamps the noise to [-2.5, 2.5]", _vae(forward="""
+        mu, logvar = self.encoder(x)
+        eps = torch.randn_like(mu).clamp(-2.5, 2.5)
+        return self.decoder(mu + torch.exp(0.5 * logvar) * eps), mu, logvar
+"""), "forward_samples_z"),
+    mistake("VAE", "sample draws z with temperature 0.5", _vae(sample="""
+        device = next(self.parameters()).device if device is None else device
+        return torch.sigmoid(self.decoder(0.5 * torch.randn(n, self.latent_dim, device=device)))
+"""), "sample_images"),
+    mistake("VAE", "sample clamps z to [-2.5, 2.5]", _vae(sample="""
+        device = next(self.parameters()).device if device is None else device
+        z = torch.randn(n, self.latent_dim, device=device).clamp(-2.5, 2.5)
+        return torch.sigmoid(self.decoder(z))
+"""), "sample_images"),
 ]

@@ -263,4 +263,125 @@ def interpolate_latents(z1, z2, steps):
     t = torch.linspace(0, 1, steps, device=z1.device).unsqueeze(1)
     return (1 - t) * z1 + t * z2
 """, "keeps_dtype_and_device"),
+
+    # ---------------------------------------------------------------- red-team round: optimizer misuse
+    mistake("vae_train_step", "clips the gradient norm to 1 before the step", """
+import torch
+def vae_train_step(model, x, optimizer, beta=1.0):
+    x_logits, mu, logvar = model(x)
+    loss, recon, kl = vae_loss(x_logits, x, mu, logvar, beta)
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    return {"loss": loss.detach(), "recon": recon.detach(), "kl": kl.detach()}
+""", "updates_weights", "no_gradient_accumulation", "uses_beta"),
+    mistake("vae_train_step", "backpropagates the loss divided by the batch size", """
+def vae_train_step(model, x, optimizer, beta=1.0):
+    x_logits, mu, logvar = model(x)
+    loss, recon, kl = vae_loss(x_logits, x, mu, logvar, beta)
+    optimizer.zero_grad()
+    (loss / x.shape[0]).backward()
+    optimizer.step()
+    return {"loss": loss.detach(), "recon": recon.detach(), "kl": kl.detach()}
+""", "updates_weights", "no_gradient_accumulation", "uses_beta"),
+    mistake("vae_train_step", "calls optimizer.step() twice", """
+def vae_train_step(model, x, optimizer, beta=1.0):
+    x_logits, mu, logvar = model(x)
+    loss, recon, kl = vae_loss(x_logits, x, mu, logvar, beta)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    optimizer.step()
+    return {"loss": loss.detach(), "recon": recon.detach(), "kl": kl.detach()}
+""", "updates_weights", "no_gradient_accumulation", "uses_beta"),
+    mistake("vae_train_step", "builds its own Adam instead of using the optimizer passed in", """
+import torch
+def vae_train_step(model, x, optimizer, beta=1.0):
+    x_logits, mu, logvar = model(x)
+    loss, recon, kl = vae_loss(x_logits, x, mu, logvar, beta)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return {"loss": loss.detach(), "recon": recon.detach(), "kl": kl.detach()}
+""", "updates_weights", "no_gradient_accumulation", "uses_beta"),
+    # ---------------------------------------------------------------- vae_evaluate
+    mistake("vae_evaluate", "returns inside the loop (first batch only)", """
+import torch
+def vae_evaluate(model, batches):
+    was_training = model.training
+    model.eval()
+    recon, kl, n = 0.0, 0.0, 0
+    with torch.no_grad():
+        for x in batches:
+            x_logits, mu, logvar = model(x)
+            recon += reconstruction_loss(x_logits, x).sum().item()
+            kl += kl_divergence(mu, logvar).sum().item()
+            n += x.shape[0]
+            model.train(was_training)
+            return {"neg_elbo": (recon + kl) / n, "recon": recon / n, "kl": kl / n}
+""", "values", "samples_z"),
+    mistake("vae_evaluate", "reads model.training after model.eval() (never restores train mode)", """
+import torch
+def vae_evaluate(model, batches):
+    model.eval()
+    was_training = model.training
+    recon, kl, n = 0.0, 0.0, 0
+    with torch.no_grad():
+        for x in batches:
+            x_logits, mu, logvar = model(x)
+            recon += reconstruction_loss(x_logits, x).sum().item()
+            kl += kl_divergence(mu, logvar).sum().item()
+            n += x.shape[0]
+    model.train(was_training)
+    return {"neg_elbo": (recon + kl) / n, "recon": recon / n, "kl": kl / n}
+""", "eval_mode_and_restores"),
+    mistake("vae_evaluate", "switches only the encoder to eval mode", """
+import torch
+def vae_evaluate(model, batches):
+    was_training = model.training
+    model.encoder.eval()
+    recon, kl, n = 0.0, 0.0, 0
+    with torch.no_grad():
+        for x in batches:
+            x_logits, mu, logvar = model(x)
+            recon += reconstruction_loss(x_logits, x).sum().item()
+            kl += kl_divergence(mu, logvar).sum().item()
+            n += x.shape[0]
+    model.train(was_training)
+    return {"neg_elbo": (recon + kl) / n, "recon": recon / n, "kl": kl / n}
+""", "eval_mode_and_restores"),
+    mistake("vae_evaluate", "counts images as batches x the first batch size", """
+import torch
+def vae_evaluate(model, batches):
+    was_training = model.training
+    model.eval()
+    recon, kl, count, size = 0.0, 0.0, 0, None
+    with torch.no_grad():
+        for x in batches:
+            size = size or x.shape[0]
+            x_logits, mu, logvar = model(x)
+            recon += reconstruction_loss(x_logits, x).sum().item()
+            kl += kl_divergence(mu, logvar).sum().item()
+            count += 1
+    model.train(was_training)
+    n = count * size
+    return {"neg_elbo": (recon + kl) / n, "recon": recon / n, "kl": kl / n}
+""", "values"),
+    # ---------------------------------------------------------------- interpolate_latents
+    mistake("interpolate_latents", "z2.sub_(z1) in place (the caller's z2 changes)", """
+import torch
+def interpolate_latents(z1, z2, steps):
+    t = torch.linspace(0, 1, steps, dtype=z1.dtype, device=z1.device).unsqueeze(1)
+    d = z2.sub_(z1)
+    return z1 + t * d
+""", "linear_path"),
+    mistake("interpolate_latents", "t from np.linspace (float64) moved to the device only", """
+import numpy as np
+import torch
+def interpolate_latents(z1, z2, steps):
+    t = torch.from_numpy(np.linspace(0, 1, steps)).unsqueeze(1).to(z1.device)
+    return (1 - t) * z1 + t * z2
+""", "keeps_dtype_and_device"),
 ]

@@ -83,4 +83,23 @@ def sample_noise(batch_size, noise_dim=100, device=None):
     mistake("Generator", "squeezes the channel dimension", generator(
         forward="return self.net(z.view(z.shape[0], self.noise_dim, 1, 1)).squeeze(1)"),
             "output_shape", "matches_reference_eval", "matches_reference_train"),
+    mistake("sample_noise", "clamped to [-2, 2] (tails cut off)", """
+def sample_noise(batch_size, noise_dim=100, device=None):
+    return torch.randn(batch_size, noise_dim, device=device).clamp(-2, 2)
+""", "standard_normal"),
+    mistake("Generator", "forward returns a detached output", generator(
+        forward="return self.net(z.view(z.shape[0], self.noise_dim, 1, 1)).detach()"), "backpropagates"),
+    mistake("Generator", "forward runs under torch.no_grad()", generator(
+        forward="with torch.no_grad():\n            return self.net(z.view(z.shape[0], self.noise_dim, 1, 1))"),
+            "backpropagates"),
+    mistake("Generator", "BatchNorm momentum 0.9 (the Keras convention)", generator({
+        1: "nn.BatchNorm2d(128, momentum=0.9)", 4: "nn.BatchNorm2d(64, momentum=0.9)"}), "matches_reference_train"),
+    mistake("Generator", "dropout after the first ReLU", generator({2: "nn.ReLU(), nn.Dropout(0.3)"}),
+            "matches_reference_train"),
+    mistake("Generator", "BatchNorm on the output layer too", generator({7: "nn.BatchNorm2d(1), nn.Tanh()"}),
+            "holds_reference_weights", "matches_reference_eval", "matches_reference_train"),
+    mistake("Generator", "Hardtanh instead of tanh", generator({7: "nn.Hardtanh()"}),
+            "matches_reference_eval", "matches_reference_train"),
+    mistake("Generator", "forward switches to eval mode", generator(
+        forward="self.eval()\n        return self.net(z.view(z.shape[0], self.noise_dim, 1, 1))"), "matches_reference_train"),
 ]

@@ -92,4 +92,35 @@ def generator_loss(fake_logits):
 def generator_loss(fake_logits):
     return F.binary_cross_entropy_with_logits(fake_logits, torch.ones(fake_logits.shape, dtype=fake_logits.dtype))
 """, "keeps_dtype_and_device"),
+    mistake("discriminator_loss", "default real_label 0.9 (discriminator_step's default)", """
+def discriminator_loss(real_logits, fake_logits, real_label=0.9):
+    real = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, real_label))
+    fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+    return real + fake
+""", "values"),
+    mistake("discriminator_loss", "BCELoss on probabilities, fake targets smoothed too", """
+def discriminator_loss(real_logits, fake_logits, real_label=1.0):
+    bce = nn.BCELoss()
+    real_p, fake_p = torch.sigmoid(real_logits), torch.sigmoid(fake_logits)
+    return bce(real_p, torch.full_like(real_p, real_label)) + bce(fake_p, torch.full_like(fake_p, 1 - real_label))
+""", "label_smoothing_real_only", "unequal_batch_sizes", "stable_for_large_logits"),
+    mistake("discriminator_loss", "smoothing as real_label * BCE(real, 1)", """
+def discriminator_loss(real_logits, fake_logits, real_label=1.0):
+    real = real_label * F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+    return real + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+""", "label_smoothing_real_only", "unequal_batch_sizes"),
+    mistake("discriminator_loss", "both sums divided by the real batch size", """
+def discriminator_loss(real_logits, fake_logits, real_label=1.0):
+    real = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, real_label), reduction="sum")
+    fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits), reduction="sum")
+    return (real + fake) / real_logits.shape[0]
+""", "unequal_batch_sizes"),
+    mistake("generator_loss", "-log(sigmoid(x) + 1e-8)", """
+def generator_loss(fake_logits):
+    return -torch.log(torch.sigmoid(fake_logits) + 1e-8).mean()
+""", "stable_for_large_logits"),
+    mistake("generator_loss", "summed over the batch", """
+def generator_loss(fake_logits):
+    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits), reduction="sum")
+""", "values", "stable_for_large_logits"),
 ]

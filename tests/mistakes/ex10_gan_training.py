@@ -230,4 +230,80 @@ def gan_train_step(G, D, real, opt_G, opt_D, g_steps=2, real_label=0.9, max_grad
         opt_G.step()
     return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
 """, "fresh_noise_each_update"),
+    # ---------------------------------------------------------------- argument positions (the contract's signatures)
+    mistake("discriminator_step", "real_label before noise_dim in the signature", d_step().replace(
+        "noise_dim=100, real_label=0.9", "real_label=0.9, noise_dim=100"), "argument_order"),
+    mistake("generator_step", "max_grad_norm before noise_dim in the signature", g_step().replace(
+        "noise_dim=100, max_grad_norm=None", "max_grad_norm=None, noise_dim=100"), "argument_order"),
+    mistake("gan_train_step", "real_label passed by position into noise_dim", """
+def gan_train_step(G, D, real, opt_G, opt_D, g_steps=2, real_label=0.9, max_grad_norm=None):
+    d_loss = discriminator_step(G, D, real, opt_D, real_label, max_grad_norm)
+    for _ in range(g_steps):
+        g_loss = generator_step(G, D, real.shape[0], opt_G, max_grad_norm=max_grad_norm)
+    return {"d_loss": d_loss, "g_loss": g_loss}
+""", "update_order", "final_weights", "returned_losses", "passes_max_grad_norm", "passes_real_label",
+            "fake_batch_size", "fresh_noise_each_update", "keeps_train_mode"),
+    mistake("gan_train_step", "max_grad_norm passed by position into generator_step's noise_dim", """
+def gan_train_step(G, D, real, opt_G, opt_D, g_steps=2, real_label=0.9, max_grad_norm=None):
+    d_loss = discriminator_step(G, D, real, opt_D, real_label=real_label, max_grad_norm=max_grad_norm)
+    for _ in range(g_steps):
+        g_loss = generator_step(G, D, real.shape[0], opt_G, max_grad_norm)
+    return {"d_loss": d_loss, "g_loss": g_loss}
+""", "update_order", "final_weights", "returned_losses", "passes_max_grad_norm", "passes_real_label",
+            "fake_batch_size", "fresh_noise_each_update", "keeps_train_mode"),
+    # ---------------------------------------------------------------- more of the usual slips
+    mistake("discriminator_step", "G.zero_grad() instead of opt_D.zero_grad()", d_step(zero_grad="G.zero_grad()"),
+            "zero_grad_before_backward"),
+    mistake("discriminator_step", "zero_grad between backward() and step()", d_step(
+        zero_grad="pass", clip="opt_D.zero_grad()\n    if max_grad_norm is not None: nn.utils.clip_grad_norm_(D.parameters(), max_grad_norm)"),
+            "loss_and_update", "zero_grad_before_backward", "clips_before_step"),
+    mistake("discriminator_step", "clip_grad_value_ instead of clip_grad_norm_", d_step(
+        clip="if max_grad_norm is not None: nn.utils.clip_grad_value_(D.parameters(), max_grad_norm)"), "clips_before_step"),
+    mistake("discriminator_step", "clips before backward()", d_step(
+        zero_grad="opt_D.zero_grad()\n    if max_grad_norm is not None: nn.utils.clip_grad_norm_(D.parameters(), max_grad_norm)",
+        clip="pass"), "clips_before_step"),
+    mistake("discriminator_step", "noise of shape (B, noise_dim, 1, 1)", d_step().replace(
+        "sample_noise(real.shape[0], noise_dim, device=real.device)",
+        "sample_noise(real.shape[0], noise_dim, device=real.device).view(real.shape[0], noise_dim, 1, 1)"), "noise_shape"),
+    mistake("generator_step", "clips D instead of G", g_step(
+        clip="if max_grad_norm is not None: nn.utils.clip_grad_norm_(D.parameters(), max_grad_norm)"), "clips_before_step"),
+    mistake("generator_step", "label smoothing in the generator's loss", g_step(
+        loss="F.binary_cross_entropy_with_logits(D(G(z)), torch.full((batch_size, 1), 0.9, device=z.device))"),
+            "loss_and_update"),
+    mistake("generator_step", "G.eval() in the step, never back to train()", g_step(before="G.eval()"), "keeps_train_mode"),
+    mistake("generator_step", "returns a Python float", g_step(returned="g_loss.item()"), "returns_detached_scalar"),
+    mistake("gan_train_step", "generator_step given opt_D", """
+def gan_train_step(G, D, real, opt_G, opt_D, g_steps=2, real_label=0.9, max_grad_norm=None):
+    d_loss = discriminator_step(G, D, real, opt_D, real_label=real_label, max_grad_norm=max_grad_norm)
+    for _ in range(g_steps):
+        g_loss = generator_step(G, D, real.shape[0], opt_D, max_grad_norm=max_grad_norm)
+    return {"d_loss": d_loss, "g_loss": g_loss}
+""", "update_order", "final_weights", "returned_losses", "passes_max_grad_norm", "passes_real_label"),
+    mistake("gan_train_step", "hard-codes two generator updates", """
+def gan_train_step(G, D, real, opt_G, opt_D, g_steps=2, real_label=0.9, max_grad_norm=None):
+    d_loss = discriminator_step(G, D, real, opt_D, real_label=real_label, max_grad_norm=max_grad_norm)
+    for _ in range(2):
+        g_loss = generator_step(G, D, real.shape[0], opt_G, max_grad_norm=max_grad_norm)
+    return {"d_loss": d_loss, "g_loss": g_loss}
+""", "update_order"),
+    mistake("gan_train_step", "one fake batch reused with retain_graph=True", """
+def gan_train_step(G, D, real, opt_G, opt_D, g_steps=2, real_label=0.9, max_grad_norm=None):
+    d_loss = discriminator_step(G, D, real, opt_D, real_label=real_label, max_grad_norm=max_grad_norm)
+    fake = G(sample_noise(real.shape[0], device=real.device))
+    for _ in range(g_steps):
+        opt_G.zero_grad()
+        g_loss = generator_loss(D(fake))
+        g_loss.backward(retain_graph=True)
+        if max_grad_norm is not None:
+            nn.utils.clip_grad_norm_(G.parameters(), max_grad_norm)
+        opt_G.step()
+    return {"d_loss": d_loss, "g_loss": g_loss.detach()}
+""", "update_order", "final_weights", "returned_losses", "passes_max_grad_norm", "passes_real_label",
+            "fake_batch_size", "fresh_noise_each_update", "keeps_train_mode"),
+    mistake("gan_train_step", "g_loss as the mean of the generator losses", """
+def gan_train_step(G, D, real, opt_G, opt_D, g_steps=2, real_label=0.9, max_grad_norm=None):
+    d_loss = discriminator_step(G, D, real, opt_D, real_label=real_label, max_grad_norm=max_grad_norm)
+    g_losses = [generator_step(G, D, real.shape[0], opt_G, max_grad_norm=max_grad_norm) for _ in range(g_steps)]
+    return {"d_loss": d_loss, "g_loss": torch.stack(g_losses).mean()}
+""", "returned_losses"),
 ]

@@ -264,4 +264,132 @@ def ls_generator_loss(fake_out):
 def instance_noise(x, std):
     return (x + std * torch.randn_like(x)).clamp(-1, 1)
 """, "statistics"),
+    # ---------------------------------------------------------------- red-team additions
+    mistake("weights_init", "nn.init.normal_(w, 0.02): the second argument is the mean", """
+def weights_init(module):
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+""", "conv_weights"),
+    mistake("weights_init", "convolutions copied from the BatchNorm line: N(1, 0.02)", """
+def weights_init(module):
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+""", "conv_weights"),
+    mistake("weights_init", "new CPU float32 tensors through .data =", """
+def weights_init(module):
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        module.weight.data = 0.02 * torch.randn(module.weight.shape)
+        if module.bias is not None:
+            module.bias.data = torch.zeros(module.bias.shape)
+    elif isinstance(module, nn.BatchNorm2d):
+        module.weight.data = 1 + 0.02 * torch.randn(module.weight.shape)
+        module.bias.data = torch.zeros(module.bias.shape)
+""", "keeps_dtype_and_device"),
+    mistake("weights_init", "replaces the weight with a new nn.Parameter", """
+def weights_init(module):
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        module.weight = nn.Parameter(torch.randn(module.weight.shape) * 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+""", "keeps_dtype_and_device"),
+    mistake("weights_init", "in-place normal_ on parameters without torch.no_grad", """
+def weights_init(module):
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        module.weight.normal_(0.0, 0.02)
+        if module.bias is not None:
+            module.bias.zero_()
+    elif isinstance(module, nn.BatchNorm2d):
+        module.weight.normal_(1.0, 0.02)
+        module.bias.zero_()
+""", "conv_weights", "conv_biases_zero", "batchnorm", "other_modules_untouched", "conv_without_bias",
+        "keeps_dtype_and_device"),
+    mistake("clip_gradients", "g = g * scale rebinds a name: gradients unchanged", """
+def clip_gradients(model, max_norm):
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    total = torch.sqrt(sum((g ** 2).sum() for g in grads))
+    scale = min(1.0, max_norm / (total.item() + 1e-6))
+    for g in grads:
+        g = g * scale
+    return total
+""", "clips_to_max_norm", "skips_params_without_grad"),
+    mistake("clip_gradients", "inverted factor total_norm / max_norm", """
+def clip_gradients(model, max_norm):
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    total = torch.sqrt(sum((g ** 2).sum() for g in grads))
+    if total > max_norm:
+        for g in grads:
+            g.mul_(total / max_norm)
+    return total
+""", "clips_to_max_norm", "skips_params_without_grad"),
+    mistake("clip_gradients", "filters on requires_grad instead of grad is not None", """
+def clip_gradients(model, max_norm):
+    params = [p for p in model.parameters() if p.requires_grad]
+    total = torch.sqrt(sum((p.grad ** 2).sum() for p in params))
+    scale = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+    for p in params:
+        p.grad.mul_(scale)
+    return total
+""", "skips_params_without_grad"),
+    mistake("clip_gradients", "returns the scale factor", """
+def clip_gradients(model, max_norm):
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    total = torch.sqrt(sum((g ** 2).sum() for g in grads))
+    scale = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+    for g in grads:
+        g.mul_(scale)
+    return scale
+""", "returns_total_norm", "skips_params_without_grad"),
+    mistake("make_optimizers", "AdamW", """
+def make_optimizers(G, D, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999)):
+    return torch.optim.AdamW(G.parameters(), lr=lr_g, betas=betas), torch.optim.AdamW(D.parameters(), lr=lr_d, betas=betas)
+""", "adam_with_defaults", "uses_arguments"),
+    mistake("make_optimizers", "lr_d defaults to the recipe's 1e-4", """
+def make_optimizers(G, D, lr_g=2e-4, lr_d=1e-4, betas=(0.5, 0.999)):
+    return torch.optim.Adam(G.parameters(), lr=lr_g, betas=betas), torch.optim.Adam(D.parameters(), lr=lr_d, betas=betas)
+""", "adam_with_defaults"),
+    mistake("instance_noise", "one noise image broadcast over the batch", """
+def instance_noise(x, std):
+    return x + std * torch.randn_like(x[0])
+""", "statistics"),
+    mistake("instance_noise", "one noise value per image", """
+def instance_noise(x, std):
+    return x + std * torch.randn(x.shape[0], 1, 1, 1, dtype=x.dtype, device=x.device)
+""", "statistics"),
+    mistake("instance_noise", "returns the noise without the images", """
+def instance_noise(x, std):
+    return std * torch.randn_like(x)
+""", "statistics", "zero_std_is_identity"),
+    mistake("instance_noise", "noise scaled by the batch's std", """
+def instance_noise(x, std):
+    return x + std * x.std() * torch.randn_like(x)
+""", "statistics", "fresh_noise"),
+    mistake("ls_discriminator_loss", "square of the means instead of the mean of the squares", """
+def ls_discriminator_loss(real_out, fake_out):
+    return 0.5 * (real_out.mean() - 1) ** 2 + 0.5 * fake_out.mean() ** 2
+""", "values"),
+    mistake("ls_discriminator_loss", "fake target -1", """
+def ls_discriminator_loss(real_out, fake_out):
+    return 0.5 * ((real_out - 1) ** 2).mean() + 0.5 * ((fake_out + 1) ** 2).mean()
+""", "values", "zero_for_perfect_outputs"),
+    mistake("ls_generator_loss", "mean(dim=0) leaves shape (1,)", """
+def ls_generator_loss(fake_out):
+    return 0.5 * ((fake_out - 1) ** 2).mean(dim=0)
+""", "values", "zero_at_target", "keeps_dtype_and_device"),
+    mistake("ls_generator_loss", "smoothed target 0.9 for the generator", """
+def ls_generator_loss(fake_out):
+    return 0.5 * ((fake_out - 0.9) ** 2).mean()
+""", "values", "zero_at_target"),
 ]

@@ -121,3 +121,39 @@ def test_a_message_that_names_its_cause_gets_no_hint():
     named = Check("item", "c", probe=lambda ns, inputs: {}, judge=judge_with(Named("the cause")), hint="the hint")
     assert plain.evaluate({}, {}).message == "wrong — the hint"
     assert named.evaluate({}, {}).message == "the cause"
+
+
+def test_reference_only_comparisons_are_prepared_once_and_still_name_the_mistake():
+    """ex05's "ignores beta" and "first batch only" messages compare with a reference run the student's probe does
+    not repeat (``prepare``): a student's vae_train_step is called once per step, and the cause is still named."""
+    calls = []
+    module = _student("05_training_the_vae", """
+_course_step = vae_train_step
+def vae_train_step(model, x, optimizer, beta=1.0):
+    CALLS.append(beta)
+    return _course_step(model, x, optimizer)
+def vae_evaluate(model, batches):
+    CALLS.append("evaluate")
+    model.eval()
+    with torch.no_grad():
+        for x in batches:
+            x_logits, mu, logvar = model(x)
+            recon = reconstruction_loss(x_logits, x).sum()
+            kl = kl_divergence(mu, logvar).sum()
+            n = x.shape[0]
+            return {"neg_elbo": ((recon + kl) / n).item(), "recon": (recon / n).item(), "kl": (kl / n).item()}
+""")
+    module.CALLS = calls
+    slug = "05_training_the_vae"
+    verdicts = evaluate(module, slug, load_reference(slug), items={"vae_train_step", "vae_evaluate"})
+    beta, first = verdicts["vae_train_step.uses_beta"], verdicts["vae_evaluate.values"]
+    assert beta.fraction == 0 and "the update is the one of beta=1" in beta.message, beta.message
+    assert first.fraction == 0 and "first batch alone" in first.message, first.message
+    from autograder.checks import checks_for
+    from autograder.selfcheck import run_check
+
+    by_id = checks_for(slug).by_id()
+    for check_id, expected in (("vae_train_step.uses_beta", [4.0]), ("vae_evaluate.values", ["evaluate"])):
+        calls.clear()
+        run_check(by_id[check_id], module, load_reference(slug))
+        assert calls == expected, (check_id, calls)  # the reference-only run is not made on the student

@@ -151,20 +151,25 @@ def explain_error(err: BaseException) -> str:
 
 
 # ---------------------------------------------------------------- judging helpers
-def capture(fn: Callable[[], Any]):
+def capture(fn: Callable[[], Any], received: Callable[[BaseException], Any] | None = None):
     """Probe helper: run ``fn``; an exception becomes ``{"raised": "Type: message (where)"}`` instead of stopping
-    the probe (the stub's NotImplementedError still stops it: the item is not written yet)."""
+    the probe (the stub's NotImplementedError still stops it: the item is not written yet). ``received(err)``,
+    when given, adds what the course's functions held when it was raised (``{"raised": ..., "received": ...}``;
+    nothing is added when it returns a falsy value)."""
     try:
         return fn()
     except Exception as err:  # noqa: BLE001 - student code may raise anything
         if is_stub(err):
             raise
-        return {"raised": explain_error(err) + where_in_notebook(err)}
+        text = explain_error(err) + where_in_notebook(err)
+        facts = received(err) if received else None
+        return {"raised": text, "received": facts} if facts else {"raised": text}
 
 
 def raised(value) -> str | None:
     """Judge helper: the error text recorded by ``capture``, if any."""
-    if isinstance(value, dict) and set(value) == {"raised"} and isinstance(value["raised"], str):
+    if (isinstance(value, dict) and set(value) in ({"raised"}, {"raised", "received"})
+            and isinstance(value["raised"], str)):
         return value["raised"]
     return None
 

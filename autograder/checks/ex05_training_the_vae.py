@@ -187,10 +187,16 @@ def _judge_beta(student, reference):
     return Verdict.passed()
 
 
-@check("vae_train_step", "uses_beta", weight=0.5, judge=_judge_beta, hint="vae_loss(x_logits, x, mu, logvar, beta)")
+def _beta_1_update(ns):
+    """Prepared on the reference only: the update with the default beta, which a step ignoring beta=4 makes."""
+    return {"run_beta_1": _steps(ns, [_images(8, 4)], seed=2)}
+
+
+@check("vae_train_step", "uses_beta", weight=0.5, judge=_judge_beta, prepare=_beta_1_update,
+       hint="vae_loss(x_logits, x, mu, logvar, beta)")
 def uses_beta(ns, inputs):
-    return {"run": _steps(ns, [_images(8, 4)], beta=4.0, seed=2),
-            "run_beta_1": _steps(ns, [_images(8, 4)], seed=2)}  # read from the reference's: the update beta=4 is not
+    # the judge reads run_beta_1 from the reference's output (the prepared inputs, passed through)
+    return {"run": _steps(ns, [_images(8, 4)], beta=4.0, seed=2), "run_beta_1": inputs.get("run_beta_1")}
 
 
 def _judge_detached(student, reference):
@@ -333,14 +339,18 @@ def _uneven_batches():
     yield torch.zeros(8, 1, 28, 28)
 
 
-@check("vae_evaluate", "values", weight=1, judge=_judge_values,
+def _first_batch_only(ns):
+    """Prepared on the reference only: the metrics of the first batch alone, which a loop ending early returns."""
+    return {"first_batch_only": _as_plain(_evaluate(ns, TinyVAE(seed=5), [next(_uneven_batches())])[0])}
+
+
+@check("vae_evaluate", "values", weight=1, judge=_judge_values, prepare=_first_batch_only,
        hint="sum reconstruction_loss and kl_divergence over every image of every batch, then divide by the number "
             "of images; batches may be a generator, so loop over it once")
 def values(ns, inputs):
-    model = TinyVAE(seed=5)
-    metrics = _as_plain(_evaluate(ns, model, _uneven_batches())[0])
-    first = _as_plain(_evaluate(ns, TinyVAE(seed=5), [next(_uneven_batches())])[0])  # read from the reference's
-    return {"metrics": metrics, "first_batch_only": first}
+    metrics = _as_plain(_evaluate(ns, TinyVAE(seed=5), _uneven_batches())[0])
+    # the judge reads first_batch_only from the reference's output (the prepared inputs, passed through)
+    return {"metrics": metrics, "first_batch_only": inputs.get("first_batch_only")}
 
 
 def _judge_sampled(student, reference):

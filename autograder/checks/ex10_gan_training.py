@@ -33,8 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..plaindata import describe, tensor_facts
-from .base import (ExerciseChecks, Mismatch, Verdict, assert_close, explain_error, is_stub, number_of, tensor_of,
-                   where_in_notebook)
+from .base import ExerciseChecks, Mismatch, Verdict, assert_close, capture, number_of, raised, tensor_of
 
 CHECKS = ExerciseChecks("10_gan_training")
 check = CHECKS.check
@@ -109,7 +108,7 @@ def _grads(model: nn.Module) -> list:
 
 def _loss_info(value) -> dict:
     """What was returned as a loss: the value and whether it is a detached scalar tensor."""
-    if _raised(value):
+    if raised(value):
         return value
     facts = tensor_facts(value)  # what PyTorch stores: a subclass's requires_grad property cannot lie
     if facts is not None:
@@ -173,21 +172,7 @@ def _received(err: BaseException) -> list:
 
 def _capture(fn):
     """``base.capture`` that also records the arguments the course's functions held when the error was raised."""
-    try:
-        return fn()
-    except Exception as err:  # noqa: BLE001 - student code may raise anything
-        if is_stub(err):
-            raise
-        text = explain_error(err) + where_in_notebook(err)
-        received = _received(err)
-        return {"raised": text, "received": received} if received else {"raised": text}
-
-
-def _raised(value) -> str | None:
-    """The error text recorded by ``_capture``, if any."""
-    if isinstance(value, dict) and set(value) in ({"raised"}, {"raised", "received"}) and isinstance(value["raised"], str):
-        return value["raised"]
-    return None
+    return capture(fn, received=_received)
 
 
 def _cause(value) -> tuple[str, str] | None:
@@ -214,7 +199,7 @@ def _cause(value) -> tuple[str, str] | None:
 def _call_ok(value, what: str, full: bool = False) -> None:
     """Fail when the probed call raised. An error the course can explain is explained in full by the item's first
     check (``full``); the item's other checks name the cause in a few words and point there."""
-    text = _raised(value)
+    text = raised(value)
     if not text:
         return
     cause = _cause(value)
@@ -369,7 +354,7 @@ def _noise_runs(step) -> dict:
     for _ in range(2):
         G, D, opt_G, opt_D, real = _setup(NOISE_ROWS)
         call = _capture(lambda: step(G, D, real, opt_G, opt_D))
-        runs.append({"call": "ok" if not _raised(call) else call, "z": G.noise})
+        runs.append({"call": "ok" if not raised(call) else call, "z": G.noise})
     return {"noise": runs}
 
 
@@ -377,7 +362,7 @@ def _device_run(step) -> dict:
     """``step(G, D, real, opt_G, opt_D)`` with the stand-ins and the batch on the meta device."""
     G, D, opt_G, opt_D, real = _setup(device="meta")
     call = _capture(lambda: step(G, D, real, opt_G, opt_D))
-    return {"call": "ok" if not _raised(call) else call, "devices": [str(z.device) for z in G.noise]}
+    return {"call": "ok" if not raised(call) else call, "devices": [str(z.device) for z in G.noise]}
 
 
 def _mode_run(step) -> dict:
@@ -385,7 +370,7 @@ def _mode_run(step) -> dict:
     G.train()
     D.train()
     call = _capture(lambda: step(G, D, real, opt_G, opt_D))
-    return {"call": "ok" if not _raised(call) else call, "modes": _modes(G, D)}
+    return {"call": "ok" if not raised(call) else call, "modes": _modes(G, D)}
 
 
 # ---------------------------------------------------------------- discriminator_step
@@ -439,7 +424,7 @@ def fake_batch_detached(ns, inputs):
     G, D, opt_G, opt_D, real = _setup()
     before = _weights(G)
     call = _capture(lambda: ns.discriminator_step(G, D, real, opt_D))
-    return {"call": "ok" if not _raised(call) else call, "G_grads": _grads(G), "G_before": before, "G_after": _weights(G)}
+    return {"call": "ok" if not raised(call) else call, "G_grads": _grads(G), "G_before": before, "G_after": _weights(G)}
 
 
 def _judge_weights_only(key: str, what: str, message: str, own=None):
@@ -506,7 +491,7 @@ def _own_run(step, model_of, stale: bool = False, **kwargs) -> list | None:
         for p in model.parameters():
             p.grad = torch.full_like(p, 0.5)
     torch.manual_seed(1)
-    return None if _raised(_capture(lambda: step(G, D, real, opt_G, opt_D, **kwargs))) else _weights(model)
+    return None if raised(_capture(lambda: step(G, D, real, opt_G, opt_D, **kwargs))) else _weights(model)
 
 
 def _d_step(ns):
@@ -527,7 +512,7 @@ def d_zero_grad(ns, inputs):
     for p in D.parameters():
         p.grad = torch.full_like(p, 0.5)  # left over from an earlier generator step, say
     call = _capture(lambda: ns.discriminator_step(G, D, real, opt_D))
-    return {"call": "ok" if not _raised(call) else call, "D_after": _weights(D), "D_after_before": before,
+    return {"call": "ok" if not raised(call) else call, "D_after": _weights(D), "D_after_before": before,
             "D_after_clean": _own_run(_d_step(ns), lambda m: m[1])}
 
 
@@ -540,7 +525,7 @@ def d_clips(ns, inputs):
     G, D, opt_G, opt_D, real = _setup()
     before = _weights(D)
     call = _capture(lambda: ns.discriminator_step(G, D, real, opt_D, max_grad_norm=TINY_NORM))
-    return {"call": "ok" if not _raised(call) else call, "D_after": _weights(D), "D_after_before": before,
+    return {"call": "ok" if not raised(call) else call, "D_after": _weights(D), "D_after_before": before,
             "D_after_unclipped": _own_run(_d_step(ns), lambda m: m[1])}
 
 
@@ -570,7 +555,7 @@ def d_real_label(ns, inputs):
 def d_noise_shape(ns, inputs):
     G, D, opt_G, opt_D, real = _setup()
     call = _capture(lambda: ns.discriminator_step(G, D, real, opt_D, noise_dim=7))
-    return {"call": "ok" if not _raised(call) else call, "noise_shapes": G.noise_shapes}
+    return {"call": "ok" if not raised(call) else call, "noise_shapes": G.noise_shapes}
 
 
 @check("discriminator_step", "noise_standard_normal", weight=0.5,
@@ -607,7 +592,7 @@ def _positional_runs(keywords, positions) -> dict:
     for how, call in (("keywords", keywords), ("positions", positions)):
         G, D, opt_G, opt_D, real = _setup()
         loss = _capture(lambda: call(G, D, real, opt_G, opt_D))
-        out[how] = {"loss": loss if _raised(loss) else _loss_info(loss), "noise_shapes": G.noise_shapes,
+        out[how] = {"loss": loss if raised(loss) else _loss_info(loss), "noise_shapes": G.noise_shapes,
                     "weights": _weights(G) + _weights(D)}
     return out
 
@@ -621,9 +606,9 @@ def _judge_positions(function: str, positional: str, keywords: str):
         by_name, by_position = student["keywords"], student["positions"]
         _call_ok(by_name["loss"], f"{function}(..., {keywords})")
         problem = None
-        if _raised(by_position["loss"]):
+        if raised(by_position["loss"]):
             cause = _cause(by_position["loss"])
-            problem = f"raised an error ({cause[0]})" if cause else f"raised {_raised(by_position['loss'])}"
+            problem = f"raised an error ({cause[0]})" if cause else f"raised {raised(by_position['loss'])}"
         elif by_position["noise_shapes"] != by_name["noise_shapes"]:
             shapes = [", ".join(str(tuple(s)) for s in run["noise_shapes"]) or "none" for run in (by_position, by_name)]
             problem = f"gave G noise of shape {shapes[0]} instead of {shapes[1]}"
@@ -690,7 +675,7 @@ def g_leaves_d(ns, inputs):
     G, D, opt_G, opt_D, real = _setup()
     before = _weights(D)
     call = _capture(lambda: ns.generator_step(G, D, 5, opt_G))
-    return {"call": "ok" if not _raised(call) else call, "D_before": before, "D_after": _weights(D),
+    return {"call": "ok" if not raised(call) else call, "D_before": before, "D_after": _weights(D),
             "D_requires_grad": [bool(p.requires_grad) for p in D.parameters()]}
 
 
@@ -704,7 +689,7 @@ def g_zero_grad(ns, inputs):
     for p in G.parameters():
         p.grad = torch.full_like(p, 0.5)
     call = _capture(lambda: ns.generator_step(G, D, 5, opt_G))
-    return {"call": "ok" if not _raised(call) else call, "G_after": _weights(G), "G_after_before": before,
+    return {"call": "ok" if not raised(call) else call, "G_after": _weights(G), "G_after_before": before,
             "G_after_clean": _own_run(_g_step(ns), lambda m: m[0])}
 
 
@@ -717,7 +702,7 @@ def g_clips(ns, inputs):
     G, D, opt_G, opt_D, real = _setup()
     before = _weights(G)
     call = _capture(lambda: ns.generator_step(G, D, 5, opt_G, max_grad_norm=TINY_NORM))
-    return {"call": "ok" if not _raised(call) else call, "G_after": _weights(G), "G_after_before": before,
+    return {"call": "ok" if not raised(call) else call, "G_after": _weights(G), "G_after_before": before,
             "G_after_unclipped": _own_run(_g_step(ns), lambda m: m[0])}
 
 
@@ -726,7 +711,7 @@ def g_clips(ns, inputs):
 def g_noise_shape(ns, inputs):
     G, D, opt_G, opt_D, real = _setup()
     call = _capture(lambda: ns.generator_step(G, D, 5, opt_G, noise_dim=7))
-    return {"call": "ok" if not _raised(call) else call, "noise_shapes": G.noise_shapes}
+    return {"call": "ok" if not raised(call) else call, "noise_shapes": G.noise_shapes}
 
 
 @check("generator_step", "noise_standard_normal", weight=0.5, judge=_judge_noise_normal("generator_step"),
@@ -774,7 +759,7 @@ def _train_step_run(ns, g_steps=None, real_label=None, max_grad_norm=None) -> di
     kwargs = {k: v for k, v in (("g_steps", g_steps), ("real_label", real_label), ("max_grad_norm", max_grad_norm))
               if v is not None}
     out = _capture(lambda: ns.gan_train_step(G, D, real, opt_G, opt_D, **kwargs))
-    if _raised(out):
+    if raised(out):
         return out
     returned = ({k: _loss_info(v) for k, v in out.items() if isinstance(k, str)} if isinstance(out, dict)
                 else {"not a dict": describe(out)})

@@ -473,3 +473,20 @@ def test_the_notebook_module_is_in_sys_modules_only_while_its_cells_run(notebook
                                                "SEEN = sys.modules.get(__name__)", answer("to_tanh_range"))], META)
     loaded = load_notebook(nb)
     assert loaded.module.SEEN is loaded.module and loaded.module.__name__ not in sys.modules
+
+
+def test_an_error_inside_a_given_setup_helper_names_the_students_calling_line(notebook_factory):
+    """A wrong call of a helper the course gives (``sample_noise(B, device)``) fails inside the read-only setup
+    cell; the location names the student's line that called it, then the helper, not the setup cell alone."""
+    from autograder.checks.base import capture
+
+    path = notebook_factory("07_generator.ipynb", [
+        ("code", "import torch\n\ndef sample_noise(batch_size, noise_dim=100, device=None):\n"
+                 "    return torch.randn(batch_size, noise_dim, device=device)\n", SETUP),
+        ("code", "def noise_for(x):\n    B = x.shape[0]\n    return sample_noise(B, x.device)\n", answer("noise_for")),
+    ])
+    module = load_notebook(path).module
+    out = capture(lambda: module.noise_for(torch.zeros(2, 1, 28, 28)))
+    assert out["raised"].endswith("(cell 2, line 3, inside sample_noise of setup cell 1)"), out
+    alone = capture(lambda: module.sample_noise(2, "not a size"))
+    assert alone["raised"].endswith("(setup cell 1, line 4)"), alone

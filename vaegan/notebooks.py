@@ -498,6 +498,7 @@ class _Selected:
     tree: ast.Module | None  # None: run ``source`` as is
     names: tuple[str, ...]
     syntax_error: str | None = None
+    setup: bool = False  # a course-given setup cell: its code is compiled as ``name.ipynb[setup cell N]``
 
 
 def _is_answer(cell) -> bool:
@@ -569,7 +570,7 @@ def _plan(nb, expected: tuple[str, ...] = ()) -> tuple[list[_Selected], str, lis
     skipped = []
     for index, source, kind, tree, statements in plans:
         if kind == "setup":
-            selected.append(_Selected(index, source, None, tuple(sorted(_defined_names(tree)))))
+            selected.append(_Selected(index, source, None, tuple(sorted(_defined_names(tree))), setup=True))
             continue
         keep = [s.node for s in statements if s.policy == "run" or id(s) in wanted]
         kept_ids = {id(node) for node in keep}
@@ -602,6 +603,39 @@ def setup_imports(nb) -> list[str]:
 
 
 # ---------------------------------------------------------------- executing
+_CELL_FILE = re.compile(r"\[(setup )?cell (\d+)\]$")
+
+
+def cell_filename(notebook: str, index: int, setup: bool = False) -> str:
+    """The file name a cell's code is compiled under: ``name.ipynb[cell 4]``, ``name.ipynb[setup cell 2]``."""
+    return f"{notebook}[{'setup ' if setup else ''}cell {index + 1}]"
+
+
+def location_in_notebook(tb) -> str:
+    """`` (cell 7, line 4)`` for the innermost frame of a traceback in a cell the student writes; when the error
+    surfaced inside code the course gives in a setup cell, the student's calling line is named first, with the
+    helper: `` (cell 7, line 4, inside sample_noise of setup cell 2)``; `` (setup cell 2, line 3)`` when no
+    student frame called it; "" outside a notebook."""
+    import traceback
+
+    answer = setup = None
+    for frame in reversed(traceback.extract_tb(tb)):
+        found = _CELL_FILE.search(frame.filename or "")
+        if not found:
+            continue
+        if found.group(1) and setup is None and answer is None:
+            setup = (found.group(2), frame)
+        elif not found.group(1):
+            answer = (found.group(2), frame)
+            break
+    if answer is not None:
+        inside = f", inside {setup[1].name} of setup cell {setup[0]}" if setup is not None else ""
+        return f" (cell {answer[0]}, line {answer[1].lineno}{inside})"
+    if setup is not None:
+        return f" (setup cell {setup[0]}, line {setup[1].lineno})"
+    return ""
+
+
 def _short_error(err: BaseException, filename: str) -> str:
     """``ExcType: message (line N)`` with the line inside the cell when known."""
     import traceback
@@ -699,7 +733,7 @@ def _run_cells(loaded: LoadedNotebook, selected: list[_Selected], path: Path, st
     module = loaded.module
     for cell in selected:
         loaded.cells.append(cell.index)
-        filename = f"{path.name}[cell {cell.index + 1}]"
+        filename = cell_filename(path.name, cell.index, cell.setup)
         if cell.index in skip:
             message = SKIPPED_CELL.format(n=cell.index + 1)
         elif cell.syntax_error:

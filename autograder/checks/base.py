@@ -17,6 +17,8 @@ from typing import Any, Callable
 
 import torch
 
+from vaegan.notebooks import location_in_notebook
+
 from ..plaindata import MetaTensor, Opaque, describe
 
 
@@ -118,10 +120,11 @@ def is_stub(err: BaseException) -> bool:
 
 def where_in_notebook(err: BaseException) -> str:
     """`` (cell 4, line 7)`` when grading a notebook, `` (your code, line 3: ...)`` in a Jupyter kernel, else ""."""
+    located = location_in_notebook(err.__traceback__)
+    if located:
+        return located
     for frame in reversed(traceback.extract_tb(err.__traceback__)):
         name = frame.filename or ""
-        if "[cell " in name:
-            return f" (cell {name.rsplit('[cell ', 1)[1].rstrip(']')}, line {frame.lineno})"
         if "ipykernel_" in name or name.startswith("<ipython-input"):
             code = (frame.line or linecache.getline(name, frame.lineno or 0)).strip()
             return f" (your code, line {frame.lineno}{': ' + code[:120] if code else ''})"

@@ -70,6 +70,34 @@ def gradescope_json(results: list[NotebookResult]) -> dict:
             "tests": tests}
 
 
+HIDDEN_FAILED = "a hidden check failed; re-read the item's specification"
+
+
+def _rows(r: NotebookResult, failed_only: bool) -> list[tuple[str, float, float, str]]:
+    """``(check, score, max_score, message)`` as a student reads them. An item whose every check failed with one
+    message (a stub, a name not defined, a crash while loading) is one row, ``item (N checks)``, not N copies;
+    otherwise a failed hidden check's message is replaced by ``HIDDEN_FAILED``. Per-check rows stay in grades.csv."""
+    def shown(c):
+        return c.message if c.visible or c.score >= c.max_score else HIDDEN_FAILED
+
+    by_item: dict[str, list] = {}
+    for c in r.results:
+        by_item.setdefault(c.check.split(".", 1)[0], []).append(c)
+    rows, done = [], set()
+    for c in r.results:
+        item = c.check.split(".", 1)[0]
+        group = by_item[item]
+        same = (len(group) > 1 and all(g.score <= 0 < g.max_score for g in group)
+                and len({g.message for g in group}) == 1 and any(g.visible for g in group))
+        if same:  # a visible check shows the same text, so a hidden one's is no secret
+            if item not in done:
+                done.add(item)
+                rows.append((f"{item} ({len(group)} checks)", 0.0, sum(g.max_score for g in group), c.message))
+        elif not (failed_only and c.score >= c.max_score):
+            rows.append((c.check, c.score, c.max_score, shown(c)))
+    return rows
+
+
 def feedback_markdown(student: str, results: list[NotebookResult]) -> str:
     lines = [f"# Feedback for {student}", ""]
     for r in results:
@@ -77,9 +105,8 @@ def feedback_markdown(student: str, results: list[NotebookResult]) -> str:
         failed = [c for c in r.results if c.score < c.max_score]
         if not failed:
             lines += ["Every check passed.", ""]
-        for c in failed:
-            detail = c.message if c.visible else "a hidden check failed; re-read the item's specification"
-            lines.append(f"- **{c.check}** ({_fmt(c.score)}/{_fmt(c.max_score)}): {detail}")
+        for check, score, max_score, detail in _rows(r, failed_only=True) if failed else ():
+            lines.append(f"- **{check}** ({_fmt(score)}/{_fmt(max_score)}): {detail}")
         lines += [f"- note: {n}" for n in r.notes]
         lines.append("")
     return "\n".join(lines)
@@ -93,11 +120,10 @@ def feedback_html(student: str, results: list[NotebookResult]) -> str:
     for r in results:
         parts.append(f"<h2>{html.escape(r.exercise)}: {_fmt(r.score)} / {_fmt(r.max_score)}</h2><table>"
                      "<tr><th>check</th><th>score</th><th>message</th></tr>")
-        for c in r.results:
-            ok = c.score >= c.max_score
-            msg = c.message if (c.visible or ok) else "a hidden check failed"
-            parts.append(f"<tr class='{'pass' if ok else 'fail'}'><td>{html.escape(c.check)}</td>"
-                         f"<td>{_fmt(c.score)}/{_fmt(c.max_score)}</td><td>{html.escape('' if ok else msg)}</td></tr>")
+        for check, score, max_score, msg in _rows(r, failed_only=False):
+            ok = score >= max_score
+            parts.append(f"<tr class='{'pass' if ok else 'fail'}'><td>{html.escape(check)}</td>"
+                         f"<td>{_fmt(score)}/{_fmt(max_score)}</td><td>{html.escape('' if ok else msg)}</td></tr>")
         parts.append("</table>")
         parts += [f"<p>note: {html.escape(n)}</p>" for n in r.notes]
     return "\n".join(parts) + "\n"
@@ -124,9 +150,8 @@ def table(results: list[NotebookResult]) -> str:
     lines.append("-" * (width + 46))
     for r in sorted(results, key=lambda r: (r.student, r.exercise)):
         lines.append(f"{r.student:<{width}}  {r.exercise:<32} {_fmt(r.score):>5} / {_fmt(r.max_score):<3}")
-        for c in r.results:
-            if c.score < c.max_score:
-                lines.append(f"{'':<{width}}    x {c.check}: {c.message[:150]}")
+        for check, _, _, message in _rows(r, failed_only=True):
+            lines.append(f"{'':<{width}}    x {check}: {message[:150]}")
     return "\n".join(lines)
 
 

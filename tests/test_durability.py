@@ -139,3 +139,26 @@ def test_outputs_and_private_hidden_checks(tmp_path):
     assert "<table>" in (out / "feedback" / "alice.html").read_text()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["graded"] == 1 and "sandbox:" in summary["sandbox"]
+
+
+def test_feedback_gives_an_untouched_item_one_line_and_keeps_every_check_in_grades_csv():
+    """A stub fails every check of its item with one message: the student reads it once (``item (N checks)``, the
+    item's points), the gradebook keeps a row per check, and a hidden check's own message never shows."""
+    from autograder.grading import CheckResult, NotebookResult
+    from autograder.report import feedback_html, feedback_markdown, grades_csv, table
+
+    stub = "kl_divergence: not implemented yet"
+    result = NotebookResult("bob", "03_kl_and_elbo", "bob/03.ipynb", [
+        CheckResult("kl_divergence.zero_at_prior", 0, 1, stub), CheckResult("kl_divergence.sums", 0, 2, stub),
+        CheckResult("kl_divergence.hidden", 0, 1, stub, visible=False),
+        CheckResult("vae_loss.batch_means", 0, 1, "off by 2"), CheckResult("vae_loss.beta", 1, 1, "passed"),
+        CheckResult("extra.secret_a", 0, 1, "the secret", visible=False),
+        CheckResult("extra.secret_b", 0, 1, "the secret", visible=False)])
+    markdown = feedback_markdown("bob", [result])
+    assert markdown.count(stub) == 1 and "**kl_divergence (3 checks)** (0/4)" in markdown, markdown
+    assert "**vae_loss.batch_means** (0/1): off by 2" in markdown and "vae_loss.beta" not in markdown
+    assert "the secret" not in markdown and markdown.count("hidden check failed") == 2  # hidden alone: not merged
+    page = feedback_html("bob", [result])
+    assert page.count(stub) == 1 and "vae_loss.beta" in page and "the secret" not in page
+    assert table([result]).count(stub) == 1
+    assert grades_csv([result]).count(stub) == 3  # the gradebook keeps every check

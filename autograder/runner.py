@@ -6,6 +6,7 @@ the check that was running; a fresh worker then grades the remaining checks.
 from __future__ import annotations
 
 import atexit
+import collections
 import json
 import os
 import selectors
@@ -24,9 +25,10 @@ from .errors import PlainDataError  # light: the parent starts its zygotes befor
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MAX_LINE_BYTES = 64 * 1024 * 1024
+MAX_LINE_VALUES = 200_000  # JSON values in one event: the largest reference result holds about 600
 LOG_TAIL_BYTES = 2000
 SUBMISSION_NAME = "submission.ipynb"
-MAX_SKIPPED_CELLS = 3  # cells that hang while loading, each skipped on a fresh attempt, before giving up
+MAX_SKIPPED_CELLS = 3  # cells that hang or crash while loading, each skipped on a fresh attempt, before giving up
 
 
 @dataclass
@@ -63,7 +65,9 @@ class WorkerReport:
     sandbox_problems: list[str] = field(default_factory=list)
     restored: list[str] = field(default_factory=list)  # grader or library code the notebook replaced, put back
     loading_cell: int | None = None  # the cell being loaded when the last event came
-    skipped_cells: list[int] = field(default_factory=list)  # cells that hung while loading, skipped on retry
+    skipped_cells: list[int] = field(default_factory=list)  # cells that hung or crashed while loading, skipped on retry
+    crashed_cells: dict[int, str] = field(default_factory=dict)  # of those, the ones that crashed: how the worker ended
+    garbled: str = ""  # why the last unreadable result line was refused
 
 
 def _scrubbed_env(result_fd: int, home: str) -> dict:
@@ -111,42 +115,59 @@ class _Events:
     """Buffered JSON lines of one job's result pipe."""
 
     fd: int
-    buffer: bytes
+    partial: list[bytes]
     eof: bool
     selector: selectors.BaseSelector
 
     def _open(self, read_fd: int) -> None:
         self.fd = read_fd
         os.set_blocking(read_fd, False)
-        self.buffer, self.eof = b"", False
+        self.partial: list[bytes] = []  # the line being received, in pieces
+        self.partial_bytes, self.eof = 0, False
+        self.lines: collections.deque[bytes] = collections.deque()  # complete lines not yet returned
+        self.late_for: float | None = None  # the deadline whose one late read was made
         self.selector = selectors.DefaultSelector()
         self.selector.register(read_fd, selectors.EVENT_READ)
 
     def next_event(self, deadline: float):
-        """The next JSON event, ``"timeout"`` or ``"eof"``; malformed lines raise ``PlainDataError``."""
+        """The next JSON event, ``"timeout"`` or ``"eof"``; malformed lines raise ``PlainDataError``.
+
+        Past ``deadline``, what the worker had already written is read once more before ``"timeout"``: a
+        parent thread kept from running (a busy machine, another thread holding the GIL) must not turn a
+        check that finished in time into a timeout. Once per deadline, so a worker that keeps writing cannot
+        push the deadline back."""
         while True:
-            if b"\n" in self.buffer:
-                line, self.buffer = self.buffer.split(b"\n", 1)
-                try:
-                    event = json.loads(line)
-                except (ValueError, UnicodeDecodeError, RecursionError, MemoryError) as err:  # bad JSON, huge ints, deep nesting
-                    raise PlainDataError(f"unreadable result line ({err.__class__.__name__})") from err
-                if type(event) is not dict or type(event.get("event")) is not str:
-                    raise PlainDataError("result line is not an event")
-                return event
+            if self.lines:
+                return _parse_event(self.lines.popleft())
             if self.eof:
                 return "eof"
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return "timeout"
-            if not self.selector.select(timeout=min(remaining, 1.0)):
+                if self.late_for == deadline or not self.selector.select(timeout=0):
+                    return "timeout"
+                self.late_for = deadline
+            elif not self.selector.select(timeout=min(remaining, 1.0)):
                 continue
             chunk = os.read(self.fd, 1 << 20)
             if not chunk:
                 self.eof = True
-            self.buffer += chunk
-            if len(self.buffer) > MAX_LINE_BYTES:
+            self._add(chunk)
+
+    def _add(self, chunk: bytes) -> None:
+        """Split ``chunk`` into complete lines (queued) and the start of the next one (kept in pieces): linear
+        in what arrives, however it is cut, where joining and re-scanning the whole buffer per read is not."""
+        *complete, rest = chunk.split(b"\n")
+        if complete:
+            if self.partial_bytes + len(complete[0]) > MAX_LINE_BYTES:
                 raise PlainDataError("result line larger than any check produces")
+            self.lines.append(b"".join(self.partial) + complete[0])
+            self.lines.extend(complete[1:])
+            self.partial, self.partial_bytes = [], 0
+        if rest:
+            self.partial.append(rest)
+            self.partial_bytes += len(rest)
+        if self.partial_bytes > MAX_LINE_BYTES:
+            raise PlainDataError("result line larger than any check produces")
 
     def _close_pipe(self) -> None:
         self.selector.close()
@@ -158,6 +179,26 @@ class _Events:
         except OSError:
             return ""
         return data.decode("utf-8", "replace")
+
+
+def _parse_event(line: bytes) -> dict:
+    """One result line as an event dict; ``PlainDataError`` for anything else.
+
+    The values are counted before parsing: a line of 60 MB holding 20 million empty lists or dicts (``[[]] *
+    20_000_000``, returned by a probed function or written to the pipe) costs the trusted parent gigabytes of
+    memory and most of a minute of CPU, holding the GIL all other grading threads need; no check's result comes
+    near ``MAX_LINE_VALUES``."""
+    values = line.count(b",") + line.count(b"[") + line.count(b"{")  # each value but the first follows one
+    if values > MAX_LINE_VALUES:
+        raise PlainDataError(f"over {MAX_LINE_VALUES:,} values in one result, far more than any check produces: "
+                             "a huge list or dict returned?")
+    try:
+        event = json.loads(line)
+    except (ValueError, UnicodeDecodeError, RecursionError, MemoryError) as err:  # bad JSON, huge ints, deep nesting
+        raise PlainDataError(f"unreadable result line ({err.__class__.__name__})") from err
+    if type(event) is not dict or type(event.get("event")) is not str:
+        raise PlainDataError("result line is not an event")
+    return event
 
 
 def _describe_exit(code: int | None) -> str:
@@ -397,6 +438,7 @@ def run_checks(notebook: str | Path, exercise: str, checks: dict, limits: Limits
                    "extra_checks": str(extra_checks) if extra_checks else None,
                    "mode": mode, "inputs": {k: v for k, v in (inputs or {}).items() if k in remaining},
                    "skip_cells": list(report.skipped_cells),
+                   "crashed_cells": {str(cell): how for cell, how in report.crashed_cells.items()},
                    "threads": limits.threads, "file_size_bytes": limits.file_size_bytes,
                    "cpu_seconds": int(limits.submission_seconds * 2) + 30}
             worker = _ZygoteWorker(job, limits, workdir, pool) if pool is not None else _Worker(job, limits, workdir)
@@ -407,9 +449,11 @@ def run_checks(notebook: str | Path, exercise: str, checks: dict, limits: Limits
             kind, current = outcome
             report.log_tail = worker.tail()
             hung = report.loading_cell
-            if (current is None and kind == "timeout" and report.mode == "loading" and hung is not None
+            if (current is None and kind in ("timeout", "eof") and report.mode == "loading" and hung is not None
                     and hung not in report.skipped_cells and len(report.skipped_cells) < MAX_SKIPPED_CELLS):
-                report.skipped_cells.append(hung)  # load again without the cell that hung: the rest is graded
+                report.skipped_cells.append(hung)  # load again without the cell that hung or crashed
+                if kind == "eof":  # os._exit, a segfault, an exception whose __str__ fails at the top level of a cell
+                    report.crashed_cells[hung] = how
                 report.restarts += 1
                 continue
             if current is None:  # failed while loading: nothing can be graded
@@ -419,7 +463,7 @@ def run_checks(notebook: str | Path, exercise: str, checks: dict, limits: Limits
                                if report.mode != "starting" else
                                f"the grader could not start within {limits.startup_seconds:.0f} s (machine overloaded?)",
                     "eof": f"the notebook crashed the grader while loading ({how})",
-                    "garbled": "the notebook produced unreadable results while loading",
+                    "garbled": f"the notebook produced unreadable results while loading{_why(report)}",
                 }[kind]
                 for cid in remaining:
                     report.runs[cid] = CheckRun("load_failed", message)
@@ -430,13 +474,19 @@ def run_checks(notebook: str | Path, exercise: str, checks: dict, limits: Limits
                     "timeout": f"timed out after {limits.check_timeout(checks[current]):.0f} s "
                                "(an infinite loop, or far too much work?)",
                     "eof": f"the check crashed the process ({how}); the other checks ran in a fresh process",
-                    "garbled": "the check produced unreadable results",
+                    "garbled": f"the check produced unreadable results{_why(report)}",
                 }[kind],
             )
             remaining = [cid for cid in remaining if cid not in report.runs]
             report.restarts += 1
     report.seconds = time.monotonic() - started
     return report
+
+
+def _why(report: WorkerReport) -> str:
+    """`` (a result of over 200,000 values ...)``: why the last unreadable line was refused, if known."""
+    why, report.garbled = report.garbled, ""
+    return f" ({why})" if why else ""
 
 
 def _drive(worker: _Worker, checks: dict, remaining: list[str], report: WorkerReport, limits: Limits,
@@ -450,7 +500,8 @@ def _drive(worker: _Worker, checks: dict, remaining: list[str], report: WorkerRe
     while True:
         try:
             event = worker.next_event(deadline)
-        except PlainDataError:
+        except PlainDataError as err:
+            report.garbled = str(err)
             return "garbled", current
         if event in ("timeout", "eof"):
             return event, current

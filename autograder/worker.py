@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import traceback
 from pathlib import Path
 
 
@@ -29,12 +28,11 @@ class Channel:
 
 
 def _where(err: BaseException) -> str:
-    """``(cell 4, line 7)`` for the innermost frame inside the notebook, if any."""
-    for frame in reversed(traceback.extract_tb(err.__traceback__)):
-        if "[cell " in frame.filename:
-            cell = frame.filename.rsplit("[cell ", 1)[1].rstrip("]")
-            return f" (cell {cell}, line {frame.lineno})"
-    return ""
+    """``(cell 4, line 7)`` for the innermost frame in a cell the student writes, if any (see
+    ``vaegan.notebooks.location_in_notebook``: a helper given in a setup cell is named after the calling line)."""
+    from vaegan.notebooks import location_in_notebook
+
+    return location_in_notebook(err.__traceback__)
 
 
 def describe_exception(err: BaseException) -> tuple[str, str]:
@@ -57,12 +55,12 @@ def annotate_captured(outputs, note_for, depth: int = 0):
         return outputs
     kind = type(outputs)
     if kind is dict:
-        text = outputs.get("raised") if len(outputs) == 1 else None
+        text = outputs.get("raised") if set(outputs) in ({"raised"}, {"raised", "received"}) else None
         if type(text) is str:
             if text.startswith("NameError"):
                 note = note_for(text.split(": ", 1)[-1])
                 if note and note not in text:
-                    return {"raised": text + note}
+                    return {**outputs, "raised": text + note}
             return outputs
         return {key: annotate_captured(value, note_for, depth + 1) for key, value in outputs.items()}
     if kind in (list, tuple):
@@ -78,6 +76,22 @@ class Tampered(Exception):
         super().__init__(f"while this check ran, the notebook's code replaced {shown} (the grader's or a "
                          "library's own code), so its result cannot be trusted; the grader put it back. "
                          "Leave the grader, PyTorch and the standard library as they are")
+
+
+def _room_for_output(limit: int) -> None:
+    """Empty the worker's log (its stdout and stderr) once it holds half of the file-size limit.
+
+    An output flood in one check fills the log up to ``RLIMIT_FSIZE``; from then on every ``print`` fails with
+    ``OSError: [Errno 27] File too large``, in the later checks of this worker and of the fresh ones that append
+    to the same log, so an honest debug print would cost those checks their points. Only the log's tail matters
+    (the parent keeps the last lines), so starting it again loses nothing."""
+    try:
+        if os.fstat(1).st_size > limit // 2:
+            os.ftruncate(1, 0)  # stdout and stderr share the file, opened for appending: writes go on from 0
+            sys.stdout.flush()  # what a failed write left in the buffers, written now there is room
+            sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):  # not a plain file, or streams the notebook replaced or closed
+        pass
 
 
 def run_job(job: dict, channel: Channel) -> None:
@@ -110,6 +124,12 @@ def run_job(job: dict, channel: Channel) -> None:
         restore()
         channel.send(event="load_failed", message=str(err))
         return
+    crashed = job.get("crashed_cells") or {}
+    for error in loaded.errors:  # a cell skipped because it crashed an earlier attempt, not because it hung
+        if str(error.cell) in crashed:
+            error.message = (f"cell {error.cell + 1} crashed the grader while loading ({crashed[str(error.cell)]}) "
+                             "and was skipped (os._exit, a crash in C code, or an exception that cannot be shown "
+                             "at the top level of the cell?); the other cells were loaded without it")
     restored = restore()  # what the notebook's top level replaced in the grader or a library, put back
     channel.send(
         event="loaded",
@@ -118,8 +138,10 @@ def run_job(job: dict, channel: Channel) -> None:
         restored=restored[:20],
     )
     reference_mode = job.get("mode") == "reference"
+    output_limit = int(job.get("file_size_bytes", 64 * 1024 * 1024))
     for check_id in job["checks"]:
         check = by_id[check_id]
+        _room_for_output(output_limit)
         channel.send(event="start", id=check_id)
         missing = loaded.missing(check.needs())
         if missing:

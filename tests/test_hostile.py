@@ -98,7 +98,10 @@ HOSTILE = [
                                       "        r = super().__torch_function__(f, t, a, k or {})\n"
                                       "        return r.as_subclass(torch.Tensor) * 2 - 1 if isinstance(r, torch.Tensor) else r\n"
                                       "def to_tanh_range(x):\n    return x.clone().as_subclass(L)"}, (TT,), twin={TT: "def to_tanh_range(x):\n    return x.clone()"}),
-    Case("os_exit_at_load", {CP: "import os\n_ = os._exit(0)\n" + GOOD[CP]}, (CP, TT, FT), twin={CP: None, TT: None, FT: None}),
+    Case("os_exit_at_load", {CP: "import os\n_ = os._exit(0)\n" + GOOD[CP]}, (CP,), twin={CP: None}),  # that cell skipped
+    Case("unprintable_exception_at_load", {FT: GOOD[FT] + "\nclass Oops(Exception):\n    def __str__(self):\n"
+                                               "        return self.reason  # never set: str() raises\n"
+                                               "_ = (_ for _ in ()).throw(Oops())"}, (FT,), twin={FT: GOOD[FT]}),
     Case("sys_exit_in_function", {CP: "import sys\ndef count_parameters(model):\n    sys.exit(0)"}, (CP,), twin={CP: RAISES.format(CP)}),
     Case("kill_parent_and_all", {TT: "import os, signal\ndef to_tanh_range(x):\n    os.kill(os.getppid(), signal.SIGKILL)\n"
                                      "    os.kill(-1, signal.SIGKILL)\n    return 2 * x - 1"}, (TT,), needs_isolation=True, twin={TT: RAISES.format(TT)}),
@@ -107,6 +110,10 @@ HOSTILE = [
     Case("memory_bomb", {TT: "def to_tanh_range(x):\n    hog = []\n    while True:\n        hog.append(bytearray(2**27))"}, (TT,), twin={TT: RAISES.format(TT)}),
     Case("infinite_loop_at_load", {FT: "_ = sum(1 for _ in iter(int, 1))\n" + GOOD[FT]}, (FT,), twin={FT: None}),
     Case("memory_loop_at_load", {FT: "_ = [i for i in iter(int, 1)]\n" + GOOD[FT]}, (FT,), twin={FT: None}),
+    Case("output_flood_then_prints", {CP: "import sys\ndef count_parameters(model):\n    try:\n        while True:\n"
+                                          "            sys.stdout.write('x' * 2**20)\n    except OSError:\n        pass\n"
+                                          "    return sum(p.numel() for p in model.parameters() if p.requires_grad)",
+                                      TT: "def to_tanh_range(x):\n    print('debug ' * 5000)\n    return 2 * x - 1"}, ()),
     Case("output_flood", {FT: "import sys\ndef from_tanh_range(x):\n    while True:\n        sys.stdout.write('all checks passed ' * 10000)"}, (FT,), twin={FT: RAISES.format(FT)}),
     Case("write_everywhere", {CP: "import os, pathlib\ndef _try(f):\n    try: f()\n    except Exception: pass\n"
                                   f"_try(lambda: open({str(SOLUTION)!r}, 'a').write('pwned'))\n"
@@ -385,6 +392,24 @@ def test_messages_and_notes_are_printable(graded):
     assert "\\x1b[2K" in graded[0]["hostile_terminal_escapes"].results[0].message
 
 
+def test_a_cell_that_crashes_the_loader_is_skipped_with_a_reason(graded):
+    """os._exit at the top level of a cell: that cell is skipped on a fresh attempt, as one that hangs is; the
+    other cells' functions are graded and the message says what happened."""
+    result = graded[0]["hostile_os_exit_at_load"]
+    lost = [c for c in result.results if c.score < c.max_score]
+    assert lost and {c.check.split(".")[0] for c in lost} == {CP}, [c.message for c in lost]
+    assert all("crashed the grader while loading" in c.message and "skipped" in c.message for c in lost), \
+        [c.message for c in lost]
+
+
+def test_an_exception_that_cannot_be_shown_is_reported_like_any_other(graded):
+    """An exception whose own __str__ raises (an attribute never set), at the top level of a cell after the
+    definitions: the definitions are graded, as with a plain ValueError there, and the note says what failed."""
+    result = graded[0]["hostile_unprintable_exception_at_load"]
+    assert result.score == result.max_score, [c.message for c in result.results if c.score < c.max_score]
+    assert any("Oops" in note and "could not be shown" in note for note in result.notes), result.notes
+
+
 def test_every_submission_got_a_row_per_check(graded):
     results = graded[0]
     assert len(results) == 1 + len(HOSTILE) + len(BROKEN)
@@ -410,6 +435,53 @@ def test_nothing_passes_from_one_job_to_the_next_through_system_v_memory(tmp_pat
     assert scores["a_leaves"] == 10
     alone = sum(twin_scores({CP: "def count_parameters(model):\n    return 0"}).values())
     assert scores["b_finds"] == alone < 10, "the second job found the first job's shared memory"
+
+
+# ---------------------------------------------------------------- the result pipe, read by the trusted parent
+def _events_on_a_pipe():
+    from autograder.runner import _Events
+
+    read_fd, write_fd = os.pipe()
+    events = _Events()
+    events._open(read_fd)
+    return events, write_fd
+
+
+def test_a_result_of_millions_of_values_is_refused_before_it_is_parsed():
+    """``[[]] * 20_000_000`` (returned by a probed function, or written to the pipe) is 60 MB of JSON that
+    json.loads and decode turn into gigabytes in the trusted parent, and most of a minute holding the GIL;
+    it is refused from a count of its values, with a reason."""
+    import time
+
+    from autograder.errors import PlainDataError
+
+    events, write_fd = _events_on_a_pipe()
+    try:
+        line = b'{"event": "result", "id": "a.b", "status": "ok", "outputs": {"x": [' + b"[]," * 300_000 + b"[]]}}\n"
+        threading.Thread(target=lambda: os.write(write_fd, line), daemon=True).start()
+        with pytest.raises(PlainDataError, match="values in one result"):
+            events.next_event(time.monotonic() + 10)
+    finally:
+        os.close(write_fd)
+        events._close_pipe()
+
+
+def test_an_event_written_in_time_but_read_late_is_not_a_timeout():
+    """The grading thread may get to the pipe after the deadline (a busy machine; another thread holding the GIL
+    while it parses a large result): what the worker had written by then is still read, once per deadline."""
+    import time
+
+    events, write_fd = _events_on_a_pipe()
+    try:
+        os.write(write_fd, b'{"event": "result", "id": "a.b"}\n{"event": "done"}\n')
+        deadline = time.monotonic() - 1  # already past when the thread looks
+        assert events.next_event(deadline) == {"event": "result", "id": "a.b"}
+        assert events.next_event(deadline) == {"event": "done"}  # read in the same late read
+        os.write(write_fd, b'{"event": "start", "id": "a.c"}\n')
+        assert events.next_event(deadline) == "timeout"  # one late read per deadline: writing more cannot delay it
+    finally:
+        os.close(write_fd)
+        events._close_pipe()
 
 
 # ---------------------------------------------------------------- the probes' own code, replaced by the notebook

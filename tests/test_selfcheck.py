@@ -157,3 +157,17 @@ def vae_evaluate(model, batches):
         calls.clear()
         run_check(by_id[check_id], module, load_reference(slug))
         assert calls == expected, (check_id, calls)  # the reference-only run is not made on the student
+
+
+def test_an_exception_whose_own_message_fails_is_still_reported_readably():
+    """A student's exception class whose __str__ raises (an attribute never set): the check fails with the class
+    name and a note that its message could not be shown, instead of the report itself failing."""
+    module = _student("00_setup_and_data", """
+class Oops(Exception):
+    def __str__(self):
+        return self.reason  # never set
+def count_parameters(model):
+    raise Oops()
+""")
+    failed = _failed("00_setup_and_data", module, "count_parameters")
+    assert failed and all("Oops" in m and "could not be shown" in m for m in failed.values()), failed

@@ -110,7 +110,8 @@ class LoadedNotebook:
         else:
             name = str(failure) if str(failure).isidentifier() else None
         if name is None:
-            found = re.search(r"name '(\w+)' is not defined", str(failure))
+            found = re.search(r"name '(\w+)' is not defined", error_text(failure) if isinstance(failure, BaseException)
+                              else str(failure))
             name = found.group(1) if found else None
         if not name:
             return ""
@@ -603,6 +604,16 @@ def setup_imports(nb) -> list[str]:
 
 
 # ---------------------------------------------------------------- executing
+def error_text(err: BaseException) -> str:
+    """``str(err)``, or words saying it could not be shown: a student's exception class may define a ``__str__``
+    that itself raises (an attribute never set), and reporting the error must not fail on it."""
+    try:
+        text = str(err)
+    except Exception as inner:  # noqa: BLE001 - any __str__ of student code
+        return f"(its message could not be shown: its __str__ raised {inner.__class__.__name__})"
+    return text if isinstance(text, str) else ""
+
+
 _CELL_FILE = re.compile(r"\[(setup )?cell (\d+)\]$")
 
 
@@ -644,7 +655,8 @@ def _short_error(err: BaseException, filename: str) -> str:
     for frame in traceback.extract_tb(err.__traceback__):
         if frame.filename == filename:
             line = frame.lineno
-    text = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
+    message = error_text(err).strip()
+    text = message.splitlines()[0][:300] if message else ""
     where = f" (line {line})" if line else ""
     return f"{err.__class__.__name__}{': ' + text if text else ''}{where}"
 

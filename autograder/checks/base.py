@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import torch
 
-from vaegan.notebooks import location_in_notebook
+from vaegan.notebooks import error_text, location_in_notebook
 
 from ..plaindata import MetaTensor, Opaque, describe
 
@@ -115,7 +115,7 @@ META_COPY = ("copy out of meta tensor", "cannot be called on meta tensors", "met
 
 def is_stub(err: BaseException) -> bool:
     """The exercise's stub (``raise NotImplementedError()``): not PyTorch's own NotImplementedError, which says why."""
-    return isinstance(err, NotImplementedError) and not str(err).strip()
+    return isinstance(err, NotImplementedError) and not error_text(err).strip()
 
 
 def where_in_notebook(err: BaseException) -> str:
@@ -134,7 +134,7 @@ def where_in_notebook(err: BaseException) -> str:
 def explain_error(err: BaseException) -> str:
     """``Type: message`` of an exception raised by student code, with what it usually means where the library's
     own words mislead (a meta-device probe that reached .cpu()/.numpy(), a module without forward)."""
-    text = str(err).strip()
+    text = error_text(err).strip()
     first = text.splitlines()[0][:300] if text else ""
     text_l = text.lower()
     if any(m in text_l for m in META_COPY):

@@ -84,13 +84,32 @@ def score_report(reference: Reference, report: WorkerReport) -> list[CheckResult
     for check in reference.checks:
         run = report.runs.get(check.id) or CheckRun("not_run", "not run")
         max_score = reference.max_scores[check.id]
-        if run.status == "ok":
+        oversized = _oversized(run.outputs, reference.outputs[check.id]) if run.status == "ok" else ""
+        if oversized:
+            fraction, message = 0.0, f"{check.item}: {oversized}"
+        elif run.status == "ok":
             verdict = check.evaluate(run.outputs, reference.outputs[check.id])  # a bad student output fails this check only
             fraction, message = verdict.fraction, verdict.message
         else:
             fraction, message = 0.0, _status_message(check, run)
         results.append(CheckResult(check.id, round(max_score * fraction, 2), max_score, message, check.visible))
     return results
+
+
+OVERSIZE_FACTOR, OVERSIZE_SLACK = 8, 100_000  # honest outputs hold about what the reference's hold
+
+
+def _oversized(outputs: dict, expected: dict) -> str:
+    """Why a student's outputs are refused before judging, or "": far more values than the reference's (a tensor
+    of millions of elements where a vector is due). Judges run here, in the trusted parent, and some of their
+    work grows with what they compare; a shape message from the judge is kept for outputs of ordinary size."""
+    from .plaindata import size_of  # imports torch: not at start-up
+
+    got, want = size_of(outputs), size_of(expected)
+    if got <= OVERSIZE_FACTOR * want + OVERSIZE_SLACK:
+        return ""
+    return (f"the outputs hold {got:,} values where the reference's hold {want:,}: far larger than the check asks "
+            "for (a tensor of the wrong size, or every intermediate result returned?)")
 
 
 def _status_message(check, run: CheckRun) -> str:

@@ -111,6 +111,20 @@ def _plain_tensor(t: torch.Tensor):
 
 
 # ---------------------------------------------------------------- parent side
+def size_of(value, depth: int = 0) -> int:
+    """How much a decoded structure holds: a tensor's elements, one per other value (a meta tensor, having no
+    data, counts one). What a judge's work can grow with."""
+    if isinstance(value, torch.Tensor):
+        return value.numel()
+    if depth > MAX_DEPTH + 2:
+        return 1
+    if isinstance(value, dict):
+        return 1 + sum(size_of(v, depth + 1) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return 1 + sum(size_of(v, depth + 1) for v in value)
+    return 1
+
+
 class MetaTensor:
     """A tensor that lived on the ``meta`` device: only dtype and shape crossed over."""
 

@@ -555,3 +555,32 @@ def test_replacing_the_probes_code_gains_nothing_and_is_put_back(tmp_path):
             assert any("replaced" in n and "put it back" in n for n in result.notes), (name, result.notes)
         else:
             assert any("replaced torch.is_grad_enabled" in c.message for c in result.results), name
+
+
+def test_outputs_far_larger_than_the_references_are_refused_before_the_judge_runs():
+    """Judges run in the trusted parent and some of their work grows with what they compare: an output of
+    millions of values where the reference's holds a few is failed with a reason before judging; an output of
+    ordinary size (even a wrong shape) still reaches the judge and its message."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from autograder.checks.base import Check, Verdict
+    from autograder.grading import score_report
+    from autograder.runner import CheckRun, WorkerReport
+
+    judged = []
+
+    def judge(student, reference):
+        judged.append(student["x"].shape)
+        return Verdict.failed("shape differs") if student["x"].shape != reference["x"].shape else Verdict.passed()
+
+    check = Check("item", "c", probe=lambda ns, inputs: {}, judge=judge)
+    reference = SimpleNamespace(checks=[check], max_scores={check.id: 1.0}, outputs={check.id: {"x": torch.zeros(32)}})
+    results = {}
+    for name, x in (("same", torch.zeros(32)), ("wrong shape", torch.zeros(8, 32)), ("huge", torch.zeros(2000, 2000))):
+        report = WorkerReport(runs={check.id: CheckRun("ok", "", outputs={"x": x})})
+        results[name] = score_report(reference, report)[0]
+    assert results["same"].score == 1 and results["wrong shape"].message == "shape differs"
+    assert results["huge"].score == 0 and "4,000,001 values where the reference's hold 33" in results["huge"].message
+    assert judged == [torch.Size([32]), torch.Size([8, 32])]  # the huge output never reached the judge

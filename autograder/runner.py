@@ -26,6 +26,7 @@ from .errors import PlainDataError  # light: the parent starts its zygotes befor
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MAX_LINE_BYTES = 64 * 1024 * 1024
 MAX_LINE_VALUES = 200_000  # JSON values in one event: the largest reference result holds about 600
+MAX_NOTEBOOK_VALUES = 25_000_000  # decoded values (tensor elements) kept for one notebook's checks
 LOG_TAIL_BYTES = 2000
 SUBMISSION_NAME = "submission.ipynb"
 MAX_SKIPPED_CELLS = 3  # cells that hang or crash while loading, each skipped on a fresh attempt, before giving up
@@ -68,6 +69,7 @@ class WorkerReport:
     skipped_cells: list[int] = field(default_factory=list)  # cells that hung or crashed while loading, skipped on retry
     crashed_cells: dict[int, str] = field(default_factory=dict)  # of those, the ones that crashed: how the worker ended
     garbled: str = ""  # why the last unreadable result line was refused
+    values: int = 0  # decoded values (tensor elements and others) of the results kept so far
 
 
 def _scrubbed_env(result_fd: int, home: str) -> dict:
@@ -529,13 +531,31 @@ def _drive(worker: _Worker, checks: dict, remaining: list[str], report: WorkerRe
             check_started = time.monotonic()
             deadline = min(check_started + limits.check_timeout(checks[current]), budget_end)
         elif kind == "result" and current is not None and event.get("id") == current:
-            report.runs[current] = _check_run(event, time.monotonic() - check_started)
+            report.runs[current] = _within_budget(_check_run(event, time.monotonic() - check_started), report)
             current = None
         elif kind == "done" and loaded:
             missing = [cid for cid in remaining if cid not in report.runs]
             return ("garbled", missing[0]) if missing else None
         else:
             return "garbled", current
+
+
+def _within_budget(run: CheckRun, report: WorkerReport) -> CheckRun:
+    """``run``, or an error once the notebook's decoded outputs together pass ``MAX_NOTEBOOK_VALUES``.
+
+    Every check's outputs are kept in the trusted parent until the notebook is scored, so a notebook returning
+    the largest result a line allows from each of its checks would hold most of a gigabyte, times the grading
+    slots; the largest reference holds about 3 million values in all."""
+    if run.status != "ok":
+        return run
+    from .plaindata import size_of
+
+    report.values += size_of(run.outputs)
+    if report.values <= MAX_NOTEBOOK_VALUES:
+        return run
+    return CheckRun("error", f"produced results that bring the notebook's total past {MAX_NOTEBOOK_VALUES:,} "
+                    "values, far more than any solution's (huge tensors returned from every function?)",
+                    seconds=run.seconds)
 
 
 def _load_errors(errors) -> list[dict]:

@@ -584,3 +584,20 @@ def test_outputs_far_larger_than_the_references_are_refused_before_the_judge_run
     assert results["same"].score == 1 and results["wrong shape"].message == "shape differs"
     assert results["huge"].score == 0 and "4,000,001 values where the reference's hold 33" in results["huge"].message
     assert judged == [torch.Size([32]), torch.Size([8, 32])]  # the huge output never reached the judge
+
+
+def test_a_notebooks_results_together_are_capped_in_the_parent():
+    """Each check's outputs are kept in the trusted parent until the notebook is scored: once they pass
+    MAX_NOTEBOOK_VALUES together, the next results are errors with a reason and are not kept."""
+    import torch
+
+    from autograder import runner
+    from autograder.runner import CheckRun, WorkerReport
+
+    report = WorkerReport()
+    big = runner.MAX_NOTEBOOK_VALUES // 2 - 1  # with its dict, each output holds big + 1 values
+    kept = [runner._within_budget(CheckRun("ok", "", outputs={"x": torch.zeros(big)}), report) for _ in range(3)]
+    assert [run.status for run in kept] == ["ok", "ok", "error"]
+    assert kept[2].outputs is None and "far more than any solution's" in kept[2].message
+    failed = runner._within_budget(CheckRun("error", "raised ValueError"), report)
+    assert failed.message == "raised ValueError"  # a failed check is left as it is

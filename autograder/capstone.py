@@ -177,10 +177,41 @@ def check_names(slug: str) -> list[str]:
 
 # ---------------------------------------------------------------- run folder
 def run_folder_candidates(notebook: Path, slug: str) -> list[Path]:
-    """Where the run folder may be, in order: ``runs/<kind>`` beside the notebook, then ``<kind>``."""
+    """Where the run folder may be, in order: ``runs/<kind>`` beside the notebook, then ``<kind>``
+    (``Runs/VAE`` too: the names as ``find_entry`` finds them, whatever their case)."""
     kind = KIND[slug]
     here = Path(notebook).parent
-    return [here / "runs" / kind, here / kind]
+    return [find_entry(find_entry(here, "runs"), kind), find_entry(here, kind)]
+
+
+CASE_SCAN = 20 * 5000  # entries of one folder compared, at most, when a name is not there in the engine's case
+
+
+def find_entry(folder: Path, name: str) -> Path:
+    """``folder / name``, or else the one entry of ``folder`` whose name differs from ``name`` only in case
+    (``VAE.PT``, ``Metrics.json``: a run folder copied through Windows, a USB stick or a zip tool that changed
+    the case); ``folder / name`` when there is none, or several."""
+    path = folder / name
+    if os.path.lexists(path):
+        return path
+    wanted = name.casefold()
+    try:
+        with os.scandir(folder) as entries:
+            matches = [e.name for e in itertools.islice(entries, CASE_SCAN) if e.name.casefold() == wanted]
+    except OSError:
+        return path
+    return folder / matches[0] if len(matches) == 1 else path
+
+
+def case_note(found: dict[str, str]) -> str:
+    """A note naming the files and folders found under other names than the engine writes (``{engine's name:
+    name found}``: another case, another zero padding; "" when none)."""
+    if not found:
+        return ""
+    pairs = list(found.items())
+    shown = ", ".join(f"{name} as {other}" for name, other in pairs[:4]) + (" ..." if len(pairs) > 4 else "")
+    return (f"found under other names than the trainer writes ({shown}): graded as found; keep the trainer's "
+            "names next time")
 
 
 # What only a run folder of that kind holds (the engine's file and folder names); checkpoint.pt and
@@ -203,21 +234,31 @@ class RunLocation:
 
 
 def looks_like_run(folder: Path, kind: str) -> bool:
-    """Whether ``folder`` holds something only a ``kind`` run writes (weights, image folders, the loss plot)."""
-    return any(os.path.lexists(folder / marker) for marker in RUN_MARKERS[kind])
+    """Whether ``folder`` holds something only a ``kind`` run writes (weights, image folders, the loss plot),
+    in any case (``VAE.PT``)."""
+    if any(os.path.lexists(folder / marker) for marker in RUN_MARKERS[kind]):
+        return True
+    wanted = {marker.casefold() for marker in RUN_MARKERS[kind]}
+    try:
+        with os.scandir(folder) as entries:
+            return any(e.name.casefold() in wanted for e in itertools.islice(entries, 10 * SEARCH_FOLDERS))
+    except OSError:
+        return False
 
 
-def _shared_folder(here: Path, notebook: Path, slug: str) -> bool:
-    """Whether the notebook's folder also holds another notebook of the same capstone (several students'
-    files in one folder): then no folder below it can be told to belong to this one."""
+def _shared_folder(here: Path, notebook: Path, slug: str) -> str:
+    """The name of another notebook of the same capstone in the notebook's folder ("" when none): several
+    students' files in one folder, or a copy of the notebook; then no folder below it can be told to belong
+    to this one. ``"?"`` when the folder cannot be read."""
     from vaegan.curriculum import slug_from_filename
 
     try:
         entries = list(itertools.islice(os.scandir(here), 20 * SEARCH_FOLDERS))
     except OSError:
-        return True
-    return any(e.name != notebook.name and e.name.endswith(".ipynb") and slug_from_filename(e.name) == slug
-               for e in entries)
+        return "?"
+    others = sorted(e.name for e in entries
+                    if e.name != notebook.name and e.name.endswith(".ipynb") and slug_from_filename(e.name) == slug)
+    return others[0] if others else ""
 
 
 def _runs_below(here: Path, kind: str) -> list[Path]:
@@ -264,7 +305,10 @@ def locate_run_folder(notebook: Path, slug: str) -> RunLocation:
     standard = [folder for folder in run_folder_candidates(notebook, slug) if folder.is_dir()]
     for folder in standard:
         if looks_like_run(folder, kind):
-            return RunLocation(folder)
+            where = _relative(folder, here)
+            renamed = where not in (f"runs/{kind}/", f"{kind}/")  # Runs/VAE/: found whatever the case
+            return RunLocation(folder, note=f"the run folder is {where}, not runs/{kind}/: graded there (keep the "
+                                            f"name runs/{kind}/ next time)" if renamed else "")
     shared = _shared_folder(here, notebook, slug)
     found = [] if shared else _runs_below(here, kind)
     expected = f"runs/{kind}/ beside {notebook.name}"
@@ -279,9 +323,14 @@ def locate_run_folder(notebook: Path, slug: str) -> RunLocation:
         return RunLocation(standard[0])
     looked = f"runs/{kind}/ and {kind}/ beside it" + ("" if shared else ", and any folder below it holding "
                                                       + " or ".join(RUN_MARKERS[kind][:3]))
+    why = ""
+    if shared and shared != "?":
+        why = (f"; folders below it were not searched because that folder also holds {shared}, another "
+               f"{slug} notebook, and a run there may be anyone's (a copy of yours? remove it)")
     return RunLocation(None, problem=(
-        f"no run folder: submit the {kind.upper()} run folder as {expected} (looked for {looked}); the training "
-        f"writes it to runs/{kind}/ in the folder it runs from (or to --out): copy that folder beside the notebook"))
+        f"no run folder: submit the {kind.upper()} run folder as {expected} (looked for {looked}{why}); the "
+        f"training writes it to runs/{kind}/ in the folder it runs from (or to --out; to $COURSE_RUNS_DIR/{kind} "
+        f"when COURSE_RUNS_DIR is set): copy that folder beside the notebook"))
 
 
 def find_run_folder(notebook: Path, slug: str) -> Path | None:
@@ -319,7 +368,7 @@ def read_json(path: Path) -> dict:
     """Parse ``metrics.json`` as plain data (a dict), or raise ``CapstoneProblem``."""
     _regular_file(path, MAX_JSON_BYTES, "metrics file")
     try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
+        data = json.loads(path.read_bytes())  # bytes: UTF-8 with or without a BOM, UTF-16, UTF-32 (Windows editors)
     except (UnicodeDecodeError, ValueError, RecursionError) as err:
         raise CapstoneProblem(f"{path.name} is not valid JSON ({err.__class__.__name__})") from None
     if not isinstance(data, dict):
@@ -588,9 +637,20 @@ class Run:
 
     def __init__(self, folder: Path, kind: str):
         self.folder, self.kind = folder, kind
-        self.metrics, self.metrics_problem = self._try(lambda: read_json(folder / "metrics.json"))
-        self.checkpoint, self.checkpoint_problem = self._try(lambda: load_weights_file(folder / "checkpoint.pt"))
+        self.found: dict[str, str] = {}  # the engine's name -> the name it was found under (case_note)
+        self.metrics, self.metrics_problem = self._try(lambda: read_json(self.path("metrics.json")))
+        self.checkpoint, self.checkpoint_problem = self._try(lambda: load_weights_file(self.path("checkpoint.pt")))
         self.schedule = self._schedule()
+
+    def path(self, name: str) -> Path:
+        """``name`` in the run folder as ``find_entry`` finds it, whatever its case (noted in ``found``)."""
+        path = find_entry(self.folder, name)
+        if path.name != name:
+            self.found.setdefault(name, path.name)
+        return path
+
+    def case_note(self) -> str:
+        return case_note(self.found)
 
     @staticmethod
     def _try(fn):
@@ -630,15 +690,26 @@ class Run:
         return config
 
     def image_steps(self, folder: str, prefix: str) -> set[int]:
-        path = self.folder / folder
+        return set(self.image_paths(folder, prefix))
+
+    def image_paths(self, folder: str, prefix: str) -> dict[int, Path]:
+        """``{step: path}`` of the images ``<prefix>_<step>.png`` in ``folder`` (any zero padding, any case;
+        the engine's own name ``gen_00100.png`` first when several name one step)."""
+        path = self.path(folder)
         if not path.is_dir() or path.is_symlink():
-            return set()
-        steps = set()
-        for entry in itertools.islice(path.iterdir(), 20 * MAX_SAVE_POINTS):
-            name = entry.name
-            if name.startswith(prefix + "_") and name.endswith(".png") and name[len(prefix) + 1:-4].isdigit():
-                steps.add(int(name[len(prefix) + 1:-4]))
-        return steps
+            return {}
+        found: dict[int, Path] = {}
+        for item in itertools.islice(path.iterdir(), 20 * MAX_SAVE_POINTS):
+            name = item.name.casefold()
+            digits = name[len(prefix) + 1:-4]
+            if name.startswith(prefix + "_") and name.endswith(".png") and digits.isascii() and digits.isdigit():
+                step = int(digits)
+                if step not in found or item.name == f"{prefix}_{step:05d}.png":
+                    found[step] = item
+        renamed = [(step, item) for step, item in sorted(found.items()) if item.name != f"{prefix}_{step:05d}.png"]
+        for step, item in renamed[:1]:  # one example for the note is enough
+            self.found.setdefault(f"{prefix}_{step:05d}.png", item.name)
+        return found
 
     def expected_steps(self) -> list[int]:
         s = self.schedule
@@ -677,11 +748,11 @@ def _positive_int(value) -> int | None:
 def check_grids(run: Run, folder: str, prefix: str, what: str) -> tuple[float, str]:
     expected = run.expected_steps()
     valid, broken = set(), []
-    present = run.image_steps(folder, prefix)
+    present = run.image_paths(folder, prefix)
     for step in expected:
         if step in present:
             try:
-                png_size(run.folder / folder / f"{prefix}_{step:05d}.png")
+                png_size(present[step])
                 valid.add(step)
             except CapstoneProblem as err:
                 broken.append(str(err))
@@ -702,8 +773,9 @@ def check_grids(run: Run, folder: str, prefix: str, what: str) -> tuple[float, s
 
 
 def check_loss_plot(run: Run, name: str) -> tuple[float, str]:
-    width, height = png_size(run.folder / name)
-    return 1.0, f"{name} present ({width}x{height})"
+    path = run.path(name)
+    width, height = png_size(path)
+    return 1.0, f"{path.name} present ({width}x{height})"
 
 
 def check_checkpoint(run: Run) -> tuple[float, str]:
@@ -737,6 +809,11 @@ def check_schedule(run: Run, required: int) -> tuple[float, str]:
         return 1.0, "; ".join([f"{s.steps} steps (schedule {required:,})", *notes])
     fast = s.steps <= 50 and s.batch_size in (None, 32)  # COURSE_FAST=1 trains 20 steps of batch 32
     hint = " — fast mode (COURSE_FAST=1)? rerun without it" if fast else ""
+    config = run.checkpoint.get("config") if isinstance(run.checkpoint, dict) else None
+    planned = _positive_int(config.get("steps")) if isinstance(config, dict) else None
+    if s.source == "checkpoint.pt" and planned is not None and planned > s.steps:
+        hint = (f" — interrupted at step {s.steps} of its {planned:,}: continue it with --resume (the same --out "
+                "and settings) to finish it")
     return s.steps / required, "; ".join([f"the run trained {s.steps} steps of the {required:,}-step schedule{hint}",
                                           *notes])
 
@@ -765,12 +842,12 @@ def weights_state(run: Run, filename: str, checkpoint_key: str, fits=None) -> tu
     is a checkpoint dict holding several); falls back (half credit) to the checkpoint's copy when the file is
     absent. Without ``fits``, the state_dict itself."""
     fits = fits or (lambda state: state)
-    path = run.folder / filename
+    path = run.path(filename)
     if path.exists() or path.is_symlink():
         result, trail = fitting_state(load_weights_file(path), path, fits, keys=("state_dict", "model", checkpoint_key))
-        return result, 1.0, f"{filename}{trail}"
+        return result, 1.0, f"{path.name}{trail}"
     if isinstance(run.checkpoint, dict) and isinstance(run.checkpoint.get(checkpoint_key), dict):
-        result, _ = fitting_state(run.checkpoint[checkpoint_key], run.folder / "checkpoint.pt", fits)
+        result, _ = fitting_state(run.checkpoint[checkpoint_key], run.path("checkpoint.pt"), fits)
         step = run.checkpoint.get("step")
         return result, 0.5, f"checkpoint.pt (step {step}; {filename} is missing: the run did not finish)"
     raise CapstoneProblem(f"{filename} is missing (written when the run finishes: submit the whole run folder, "
@@ -1181,9 +1258,10 @@ def grade_capstone(notebook: Path, slug: str, reference_dir: Path | None = None,
         return zero_results(slug, f"{link.name} is a symbolic link; submit the run folder itself, beside {notebook.name}")
     run = Run(folder, kind)
     outcome = grade_vae(run, reference_dir) if kind == "vae" else grade_gan(run, reference_dir)
-    if location.note:  # found elsewhere: said once, on the first row
+    notes = [note for note in (location.note, run.case_note()) if note]
+    if notes:  # found elsewhere or under other names: said once, on the first row
         first = names[0]
-        outcome[first] = (outcome[first][0], f"{location.note}; {outcome[first][1]}")
+        outcome[first] = (outcome[first][0], "; ".join([*notes, outcome[first][1]]))
     classifier = kind == "gan" and not outcome["samples.classifier"][1].startswith("skipped")
     points = _points(slug, classifier)
     results = []

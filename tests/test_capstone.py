@@ -624,3 +624,77 @@ def test_another_dataset_and_missing_files_say_what_to_do(vae_run, tmp_path):
     for name, missing in (("metrics_json.consistent", "metrics.json"), ("loss_plot.saved", "VAE_output.png")):
         assert got[name].score == 0 and f"{missing} is missing" in got[name].message
         assert "whole run folder" in got[name].message and "--resume" in got[name].message
+
+
+# ---------------------------------------------------------------- run folders as students really hand them in
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
+def test_metrics_json_reformatted_by_a_windows_editor_keeps_its_points(vae_run, tmp_path, encoding):
+    """Notepad saves UTF-8 with a BOM, PowerShell's Out-File UTF-16; CRLF, indentation and key order change:
+    the same JSON, the same grade."""
+    notebook = copy_submission(vae_run, tmp_path / encoding)
+    path = notebook.parent / "runs" / "vae" / "metrics.json"
+    data = json.loads(path.read_text())
+    path.write_bytes(json.dumps(dict(sorted(data.items())), indent=4).replace("\n", "\r\n").encode(encoding))
+    got = by_name(grade_capstone(notebook, VAE_SLUG))
+    assert got["metrics_json.consistent"].score == got["metrics_json.consistent"].max_score, \
+        got["metrics_json.consistent"].message
+    assert "agrees" in got["metrics_json.consistent"].message
+    assert total(got.values()) == total(grade_capstone(vae_run, VAE_SLUG))
+
+
+def test_a_run_folder_whose_names_changed_case_is_graded_with_a_note(vae_run, tmp_path):
+    """Copied through Windows, a FAT stick or a zip tool: Runs/VAE/VAE.PT, Vae_Gen_Imgs/GEN_00010.PNG ..."""
+    notebook = submission(tmp_path / "upper", VAE_SLUG)
+    run = notebook.parent / "Runs" / "VAE"
+    shutil.copytree(vae_run.parent / "runs" / "vae", run)
+    for path in sorted(run.rglob("*"), key=lambda p: -len(p.parts)):  # deepest first: renames keep parents valid
+        path.rename(path.with_name(path.name.upper() if path.is_file() else path.name.title()))
+    assert (run / "VAE.PT").exists() and (run / "Vae_Gen_Imgs" / "GEN_00010.PNG").exists()
+    results = grade_capstone(notebook, VAE_SLUG)
+    assert total(results) == total(grade_capstone(vae_run, VAE_SLUG)) > 0
+    first = results[0].message
+    assert "Runs/VAE/" in first and "metrics.json as METRICS.JSON" in first and "graded as found" in first
+    assert "VAE.PT loads into the reference VAE" in by_name(results)["weights.load"].message
+
+
+def test_extra_files_in_the_run_folder_cost_nothing(vae_run, tmp_path):
+    """Notes, a copied grid, a differently padded or oddly named image and another run below the run folder."""
+    notebook = copy_submission(vae_run, tmp_path / "extras")
+    run = notebook.parent / "runs" / "vae"
+    grids = run / "vae_gen_imgs"
+    (run / "notes.txt").write_text("beta 1, 2,300 steps")
+    shutil.copytree(run, run / "beta4")
+    shutil.copy(grids / "gen_00010.png", grids / "gen_final.png")
+    shutil.copy(grids / "gen_00010.png", grids / "gen_00005.png")
+    shutil.copy(grids / "gen_00010.png", grids / "gen_0010.png")  # the same step, another padding
+    shutil.copy(grids / "gen_00010.png", grids / "gen_\u00b2.png")  # "²".isdigit() but int("²") raises
+    (grids / "gen_00020.png").rename(grids / "gen_020.png")
+    got = by_name(grade_capstone(notebook, VAE_SLUG))
+    assert total(got.values()) == total(grade_capstone(vae_run, VAE_SLUG))
+    assert "all 4 sample grids" in got["gen_grids.saved"].message, got["gen_grids.saved"].message
+    assert "gen_00020.png as gen_020.png" in got["gen_grids.saved"].message
+
+
+def test_an_interrupted_run_is_told_to_resume(vae_run, tmp_path):
+    notebook = copy_submission(vae_run, tmp_path / "interrupted")
+    run = notebook.parent / "runs" / "vae"
+    for name in ("metrics.json", "vae.pt", "VAE_output.png"):
+        (run / name).unlink()
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    state["config"]["steps"] = 2300  # a 2,300-step run killed after the save point at step 30
+    torch.save(state, run / "checkpoint.pt")
+    schedule = by_name(grade_capstone(notebook, VAE_SLUG))["schedule.complete"]
+    assert "interrupted at step 30 of its 2,300" in schedule.message and "--resume" in schedule.message
+    assert "fast mode" not in schedule.message
+
+
+def test_no_run_folder_says_why_folders_below_were_not_searched(vae_run, tmp_path):
+    """A Jupyter "Make a Copy" beside the notebook stops the search below it: the message says so, and where
+    the trainer writes under COURSE_RUNS_DIR."""
+    notebook = submission(tmp_path / "copy", VAE_SLUG)
+    shutil.copy(notebook, notebook.with_name(f"{VAE_SLUG}-Copy1.ipynb"))
+    shutil.copytree(vae_run.parent / "runs" / "vae", notebook.parent / "my_runs" / "vae")
+    results = grade_capstone(notebook, VAE_SLUG)
+    assert total(results) == 0
+    assert f"also holds {VAE_SLUG}-Copy1.ipynb" in results[0].message and "not searched" in results[0].message
+    assert "$COURSE_RUNS_DIR/vae" in results[0].message

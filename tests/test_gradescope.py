@@ -33,3 +33,17 @@ def test_zip_layout_and_run_autograder(tmp_path):
     (root / "submission").mkdir()
     subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env, capture_output=True, timeout=600)
     assert json.loads((root / "results" / "results.json").read_text())["score"] == 0
+
+
+def test_private_reference_ships_notebooks_and_checks_but_not_its_git_history(tmp_path):
+    private = tmp_path / "private-solutions"
+    (private / "checks").mkdir(parents=True)
+    (private / "00_setup_and_data.ipynb").write_text("{}")
+    (private / "checks" / "ex00_setup_and_data.py").write_text("CHECKS = None\n")
+    for hidden in (".git/objects/ab/cdef", ".ipynb_checkpoints/00_setup_and_data-checkpoint.ipynb",
+                   "checks/.ipynb_checkpoints/ex00_setup_and_data-checkpoint.py", "checks/__pycache__/x.pyc"):
+        (private / hidden).parent.mkdir(parents=True, exist_ok=True)
+        (private / hidden).write_text("secret history")
+    with zipfile.ZipFile(build(tmp_path / "dist", reference=private)) as zf:
+        shipped = {n for n in zf.namelist() if n.startswith("solutions/")}
+    assert shipped == {"solutions/00_setup_and_data.ipynb", "solutions/checks/ex00_setup_and_data.py"}

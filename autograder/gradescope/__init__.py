@@ -15,6 +15,11 @@ HERE = Path(__file__).resolve().parent
 INCLUDE = ("autograder", "vaegan", "solutions", "pyproject.toml", "README.md", "LICENSE")
 
 
+def _skipped(relative: Path) -> bool:
+    """Caches and hidden entries (``.git`` of a private-solutions repository, ``.ipynb_checkpoints``) stay out."""
+    return any(part == "__pycache__" or part.startswith(".") for part in relative.parts)
+
+
 def build(out_dir: Path, reference: Path | None = None) -> Path:
     """Write ``gradescope_autograder.zip``; ``reference`` replaces ``solutions/`` (private solutions)."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -27,7 +32,7 @@ def build(out_dir: Path, reference: Path | None = None) -> Path:
         for name in INCLUDE:
             src = (reference if (name == "solutions" and reference) else REPO / name)
             files = [src] if src.is_file() else sorted(p for p in src.rglob("*") if p.is_file()
-                                                       and "__pycache__" not in p.parts)
+                                                       and not _skipped(p.relative_to(src)))
             for path in files:
                 arc = Path(name) / path.relative_to(src) if src.is_dir() else Path(name)
                 zf.write(path, str(arc))

@@ -373,7 +373,8 @@ class RunSummary:
     seconds: float = 0.0
     sandbox: str = ""
     notes: list[str] = field(default_factory=list)
-    slowest: list[tuple[str, float]] = field(default_factory=list)
+    slowest: list[tuple[str, float]] = field(default_factory=list)  # of the notebooks graded in this run
+    median_seconds: float = 0.0  # grading time of the median notebook graded in this run
 
 
 def _from_entry(entry: dict) -> NotebookResult | None:
@@ -407,6 +408,7 @@ def grade_paths(paths, out: Path, student: str | None = None, reference_dir: Pat
     submissions, notes = discover(paths, student)
     summary = RunSummary(sandbox=detect().describe(limits.memory_bytes))
     results: list[NotebookResult] = []
+    graded_now: set[int] = set()  # ids of the results graded (not reused) in this run
     todo: list[tuple[Submission, str, str]] = []
     for sub in submissions:
         digest = submission_hash(sub)
@@ -445,6 +447,7 @@ def grade_paths(paths, out: Path, student: str | None = None, reference_dir: Pat
                 result = future.result()
                 journal.store(result, *futures[future])  # durable before anything else happens
                 results.append(result)
+                graded_now.add(id(result))
                 summary.graded += 1
                 log(f"graded {result.student} / {result.exercise}: {result.score:g}/{result.max_score:g} "
                     f"({result.seconds:.1f} s)")
@@ -459,8 +462,11 @@ def grade_paths(paths, out: Path, student: str | None = None, reference_dir: Pat
                      f"earlier runs and not submitted to this one (delete {out / 'results'}/<student>/ to drop one)")
     notes[:] = [printable(n) for n in notes]  # they quote file and folder names
     summary.notes = list(notes)
-    summary.slowest = sorted(((f"{r.student}/{r.exercise}", round(r.seconds, 2)) for r in results),
+    graded = [r for r in results if id(r) in graded_now]  # the journal's copies keep an earlier run's times
+    summary.slowest = sorted(((f"{r.student}/{r.exercise}", round(r.seconds, 2)) for r in graded),
                              key=lambda x: -x[1])[:5]
+    own = sorted(r.seconds for r in graded)
+    summary.median_seconds = round(own[len(own) // 2], 2) if own else 0.0
     return GradingRun(results, notes, summary, earlier)
 
 

@@ -157,10 +157,9 @@ def table(results: list[NotebookResult]) -> str:
 
 def summary_line(run: GradingRun) -> str:
     s = run.summary
-    per = s.seconds / max(1, s.graded)
+    head = f"{len(run.results)} notebook(s): {s.graded} graded, {s.reused} reused from the journal, in {s.seconds:.1f} s"
+    if not s.graded:
+        return head
     slow = ", ".join(f"{name} {sec:.1f} s" for name, sec in s.slowest[:3])
-    own = sorted(r.seconds for r in run.results)
-    median = f", median {own[len(own) // 2]:.2f} s of grading each" if own else ""
-    return (f"{len(run.results)} notebook(s): {s.graded} graded, {s.reused} reused from the journal, "
-            f"in {s.seconds:.1f} s ({per:.1f} s per graded notebook, start-up included{median}); "
-            f"slowest: {slow or '-'}")
+    return (f"{head} ({s.seconds / s.graded:.1f} s per graded notebook, start-up included, median "
+            f"{s.median_seconds:.2f} s of grading each); slowest: {slow or '-'}")

@@ -92,8 +92,10 @@ def check(item: str, namespace: dict, include_hidden: bool | None = None) -> Non
     slug = exercise_of_item(item)
     reference = reference_module(slug)
     if reference is None:
-        if os.environ.get("NBGRADER_EXECUTION") == "autograde":  # never award points without a reference
-            raise SelfCheckFailed(f"reference solutions not available: cannot grade {item} (set COURSE_REFERENCE)")
+        mode = os.environ.get("NBGRADER_EXECUTION")
+        if mode in ("autograde", "validate"):  # never award points, nor report a pass, without a reference
+            verb = "grade" if mode == "autograde" else "check"
+            raise SelfCheckFailed(f"reference solutions not available: cannot {verb} {item} (set COURSE_REFERENCE)")
         print(f"The reference solutions are not available here: submit {slug} to the autograder to check {item}.")
         return
     verdicts = evaluate(types.SimpleNamespace(**namespace), slug, reference, {item}, include_hidden)

@@ -11,8 +11,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from autograder.grading import grade_paths
-from autograder.report import write_reports
+from autograder.report import summary_line, write_reports
 from tests.test_grader import EXERCISE, GOOD, SOLUTION, variant
 
 QUIET = {"log": lambda m: None}
@@ -33,9 +35,11 @@ def test_rerun_is_idempotent_and_changes_are_regraded(tmp_path):
     write_reports(out, second)
     assert (second.summary.graded, second.summary.reused) == (0, 2)
     assert (out / "grades.csv").read_bytes() == grades
+    assert second.summary.slowest == [] and "per graded notebook" not in summary_line(second)  # nothing timed
     variant(cls / "s1" / "00_setup_and_data.ipynb", GOOD)  # a resubmission
     third = grade_paths([cls], out, jobs=2, **QUIET)
     assert (third.summary.graded, third.summary.reused) == (1, 1)
+    assert [name for name, _ in third.summary.slowest] == ["s1/00_setup_and_data"]  # not the journal's old times
     assert {r.student: r.score for r in third.results} == {"s0": 10, "s1": 10}
     forced = grade_paths([cls], out, jobs=2, force=True, **QUIET)
     assert (forced.summary.graded, forced.summary.reused) == (2, 0)
@@ -162,3 +166,18 @@ def test_feedback_gives_an_untouched_item_one_line_and_keeps_every_check_in_grad
     assert page.count(stub) == 1 and "vae_loss.beta" in page and "the secret" not in page
     assert table([result]).count(stub) == 1
     assert grades_csv([result]).count(stub) == 3  # the gradebook keeps every check
+
+
+@pytest.mark.parametrize("source,says", [("from .base import ExerciseChecks\n", "ImportError"),
+                                         ("X = 1\n", "defines no CHECKS")])
+def test_private_checks_that_cannot_load_stop_with_the_reason(tmp_path, source, says):
+    """A private checks file copied from autograder/checks/ (a relative import) or missing CHECKS: the instructor
+    reads what is wrong and how to write it, not a traceback."""
+    from autograder.checks import checks_for
+    from autograder.points import ReferenceProblem
+
+    (tmp_path / "checks").mkdir()
+    (tmp_path / "checks" / "ex09_gan_losses.py").write_text(source)
+    with pytest.raises(ReferenceProblem, match=says) as err:
+        checks_for("09_gan_losses", tmp_path)
+    assert "absolute names" in str(err.value) and "ex09_gan_losses.py" in str(err.value)

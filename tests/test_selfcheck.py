@@ -171,3 +171,21 @@ def count_parameters(model):
 """)
     failed = _failed("00_setup_and_data", module, "count_parameters")
     assert failed and all("Oops" in m and "could not be shown" in m for m in failed.values()), failed
+
+
+@pytest.mark.parametrize("mode", ["autograde", "validate", None])
+def test_without_a_reference_nbgrader_never_reports_a_pass(monkeypatch, capsys, mode):
+    """No reference solutions where the kernel runs: under nbgrader autograde or validate the self-check fails
+    with the reason (a stub would otherwise pass validate, or score its points); in a student's own kernel it
+    says where to check instead."""
+    import autograder.selfcheck as selfcheck
+
+    monkeypatch.setattr(selfcheck, "reference_module", lambda slug: None)
+    if mode is None:
+        monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+        check("kl_divergence", {})
+        assert "submit 03_kl_and_elbo to the autograder" in capsys.readouterr().out
+    else:
+        monkeypatch.setenv("NBGRADER_EXECUTION", mode)
+        with pytest.raises(SelfCheckFailed, match="reference solutions not available"):
+            check("kl_divergence", {})

@@ -45,9 +45,22 @@ def _private_checks(slug: str, extra_dir) -> list:
     path = Path(extra_dir) / "checks" / f"ex{slug}.py"
     if not path.exists():
         return []
+    from ..points import ReferenceProblem
+
     namespace = {"__name__": f"private_checks_{slug}", "__file__": str(path)}
-    exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), namespace)  # instructor code: trusted
-    return list(namespace["CHECKS"].checks)
+    try:
+        exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), namespace)  # instructor code: trusted
+        return list(namespace["CHECKS"].checks)
+    except Exception as err:  # noqa: BLE001 - the instructor's file: say what is wrong with it, then stop
+        import traceback
+
+        line = next((f.lineno for f in reversed(traceback.extract_tb(err.__traceback__)) if f.filename == str(path)),
+                    None)
+        what = "it defines no CHECKS = ExerciseChecks(...)" if isinstance(err, KeyError) and err.args == ("CHECKS",) \
+            else f"{err.__class__.__name__}: {err}" + (f" (line {line})" if line else "")
+        raise ReferenceProblem(f"the private checks {path} could not be loaded: {what}; they are run on their own, "
+                               "so import with absolute names (from autograder.checks.base import ExerciseChecks, "
+                               f"...) and define CHECKS = ExerciseChecks({slug!r})") from None
 
 
 def fingerprint(slug: str, extra_dir=None) -> str:

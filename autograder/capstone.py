@@ -1258,8 +1258,8 @@ def grade_capstone(notebook: Path, slug: str, reference_dir: Path | None = None,
         return zero_results(slug, f"{link.name} is a symbolic link; submit the run folder itself, beside {notebook.name}")
     run = Run(folder, kind)
     outcome = grade_vae(run, reference_dir) if kind == "vae" else grade_gan(run, reference_dir)
-    notes = [note for note in (location.note, run.case_note()) if note]
-    if notes:  # found elsewhere or under other names: said once, on the first row
+    notes = [note for note in (location.note, run.case_note(), reference_impl_note(run.metrics)) if note]
+    if notes:  # found elsewhere, under other names, or trained on the reference: said once, on the first row
         first = names[0]
         outcome[first] = (outcome[first][0], "; ".join([*notes, outcome[first][1]]))
     classifier = kind == "gan" and not outcome["samples.classifier"][1].startswith("skipped")
@@ -1270,6 +1270,23 @@ def grade_capstone(notebook: Path, slug: str, reference_dir: Path | None = None,
         max_score = points.get(name, 0.0)
         results.append(CheckResult(name, round(max_score * fraction, 2), max_score, message))
     return results
+
+
+def reference_impl_note(metrics) -> str:
+    """A note when ``metrics.json`` says the run trained the course's reference solutions, ``python -m vaegan
+    train``'s default when ``--impl`` is left out, rather than the student's notebooks ("" otherwise). The
+    file is the student's and proves nothing either way, so this is a note for the student and the
+    instructor, not a deduction."""
+    impl = metrics.get("impl") if isinstance(metrics, dict) else None
+    if not isinstance(impl, dict):
+        return ""
+    spec, folder = impl.get("spec"), impl.get("folder")
+    if spec == "solutions" or (isinstance(folder, str) and folder.replace("\\", "/").rstrip("/").endswith(
+            "/solutions") and spec in (None, "", "solutions", str(folder))):
+        return ("metrics.json says this run trained the course's reference solutions (--impl solutions, the "
+                "default of python -m vaegan train), not your notebooks: train with --impl . from the folder "
+                "holding your notebooks")
+    return ""
 
 
 def zero_results(slug: str, message: str) -> list[CheckResult]:

@@ -698,3 +698,19 @@ def test_no_run_folder_says_why_folders_below_were_not_searched(vae_run, tmp_pat
     assert total(results) == 0
     assert f"also holds {VAE_SLUG}-Copy1.ipynb" in results[0].message and "not searched" in results[0].message
     assert "$COURSE_RUNS_DIR/vae" in results[0].message
+
+
+def test_a_run_of_the_reference_solutions_is_noted_not_deducted(vae_run, tmp_path):
+    """``python -m vaegan train`` without ``--impl .`` trains the course's solutions: the first row says so (the
+    metrics.json is the student's, so it is a note, not a deduction); a run of the student's notebooks says
+    nothing."""
+    reference = grade_capstone(vae_run, VAE_SLUG)
+    assert "trained the course's reference solutions" in reference[0].message and "--impl ." in reference[0].message
+    notebook = copy_submission(vae_run, tmp_path / "own")
+    path = notebook.parent / "runs" / "vae" / "metrics.json"
+    data = json.loads(path.read_text())
+    data["impl"] = {"spec": ".", "folder": str(notebook.parent), "notebooks": {"VAE": "04_decoder_and_vae.ipynb"}}
+    path.write_text(json.dumps(data))
+    own = grade_capstone(notebook, VAE_SLUG)
+    assert not any("reference solutions" in r.message for r in own)
+    assert total(own) == total(reference)

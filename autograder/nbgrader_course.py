@@ -302,7 +302,9 @@ def main(argv=None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     assignments = sorted(p.name for p in (Path(args.dir) / "source").iterdir() if p.is_dir())
-    print(f"{args.dir}: {len(assignments)} assignment(s): {' '.join(assignments)}")
+    built = sorted(set(args.only)) if args.only else assignments
+    more = f" ({len(assignments)} in source/ in all)" if len(built) != len(assignments) else ""
+    print(f"{args.dir}: {len(built)} assignment(s) assembled: {' '.join(built)}{more}")
     print("up to date" if not changed else "wrote " + ", ".join(changed))
     print(f"next: cd {args.dir} && nbgrader generate_assignment NN_slug  (see docs/nbgrader.md)")
     return 0

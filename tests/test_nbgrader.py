@@ -104,6 +104,9 @@ def test_build_cli_only(tmp_path, capsys):
     slug = SOLUTIONS[0].stem
     assert course.main(["build", str(tmp_path / "c"), "--only", slug]) == 0
     assert [p.name for p in (tmp_path / "c" / "source").iterdir()] == [slug]
+    other = SOLUTIONS[1].stem
+    assert course.main(["build", str(tmp_path / "c"), "--only", other]) == 0
+    assert f"1 assignment(s) assembled: {other} (2 in source/ in all)" in capsys.readouterr().out
     assert course.main(["build", str(tmp_path / "c"), "--only", "99_nothing"]) == 2
     assert "no solution notebook for 99_nothing" in capsys.readouterr().err
 

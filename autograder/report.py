@@ -73,12 +73,12 @@ def gradescope_json(results: list[NotebookResult]) -> dict:
 HIDDEN_FAILED = "a hidden check failed; re-read the item's specification"
 
 
-def _rows(r: NotebookResult, failed_only: bool) -> list[tuple[str, float, float, str]]:
+def _rows(r: NotebookResult, failed_only: bool, reveal_hidden: bool = False) -> list[tuple[str, float, float, str]]:
     """``(check, score, max_score, message)`` as a student reads them. An item whose every check failed with one
     message (a stub, a name not defined, a crash while loading) is one row, ``item (N checks)``, not N copies;
     otherwise a failed hidden check's message is replaced by ``HIDDEN_FAILED``. Per-check rows stay in grades.csv."""
-    def shown(c):
-        return c.message if c.visible or c.score >= c.max_score else HIDDEN_FAILED
+    def shown(c):  # the instructor's console table (reveal_hidden) shows every message
+        return c.message if c.visible or reveal_hidden or c.score >= c.max_score else HIDDEN_FAILED
 
     by_item: dict[str, list] = {}
     for c in r.results:
@@ -150,7 +150,7 @@ def table(results: list[NotebookResult]) -> str:
     lines.append("-" * (width + 46))
     for r in sorted(results, key=lambda r: (r.student, r.exercise)):
         lines.append(f"{r.student:<{width}}  {r.exercise:<32} {_fmt(r.score):>5} / {_fmt(r.max_score):<3}")
-        for check, _, _, message in _rows(r, failed_only=True):
+        for check, _, _, message in _rows(r, failed_only=True, reveal_hidden=True):
             lines.append(f"{'':<{width}}    x {check}: {message[:150]}")
     return "\n".join(lines)
 

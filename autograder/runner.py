@@ -27,6 +27,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 MAX_LINE_BYTES = 64 * 1024 * 1024
 MAX_LINE_VALUES = 200_000  # JSON values in one event: the largest reference result holds about 600
 MAX_NOTEBOOK_VALUES = 25_000_000  # decoded values (tensor elements) kept for one notebook's checks
+BETWEEN_CHECKS_SECONDS = 60.0  # from one check's result to the next check's start (or done)
+LATE_READ_SECONDS = 5.0  # past a deadline, how long what the worker already sends is still read
 LOG_TAIL_BYTES = 2000
 SUBMISSION_NAME = "submission.ipynb"
 MAX_SKIPPED_CELLS = 3  # cells that hang or crash while loading, each skipped on a fresh attempt, before giving up
@@ -127,27 +129,32 @@ class _Events:
         self.partial: list[bytes] = []  # the line being received, in pieces
         self.partial_bytes, self.eof = 0, False
         self.lines: collections.deque[bytes] = collections.deque()  # complete lines not yet returned
-        self.late_for: float | None = None  # the deadline whose one late read was made
+        self.late_for: float | None = None  # the deadline past which what was sent is being read
+        self.late_until = 0.0  # until when (LATE_READ_SECONDS after the first late read)
         self.selector = selectors.DefaultSelector()
         self.selector.register(read_fd, selectors.EVENT_READ)
 
     def next_event(self, deadline: float):
         """The next JSON event, ``"timeout"`` or ``"eof"``; malformed lines raise ``PlainDataError``.
 
-        Past ``deadline``, what the worker had already written is read once more before ``"timeout"``: a
-        parent thread kept from running (a busy machine, another thread holding the GIL) must not turn a
-        check that finished in time into a timeout. Once per deadline, so a worker that keeps writing cannot
-        push the deadline back."""
+        Past ``deadline``, what the worker is sending is still read before ``"timeout"``: a parent thread kept
+        from running (a busy machine, another thread holding the GIL) must not turn a check that finished in time
+        into a timeout, and a result line larger than the pipe's buffer arrives in pieces. For at most
+        ``LATE_READ_SECONDS`` per deadline, so a worker that keeps writing cannot push the deadline back."""
         while True:
             if self.lines:
                 return _parse_event(self.lines.popleft())
             if self.eof:
                 return "eof"
-            remaining = deadline - time.monotonic()
+            now = time.monotonic()
+            remaining = deadline - now
             if remaining <= 0:
-                if self.late_for == deadline or not self.selector.select(timeout=0):
+                if self.late_for != deadline:
+                    self.late_for, self.late_until = deadline, now + LATE_READ_SECONDS
+                # a line larger than the pipe's buffer arrives in pieces as the worker's write goes on
+                wait = 0.1 if self.partial else 0
+                if now >= self.late_until or not self.selector.select(timeout=wait):
                     return "timeout"
-                self.late_for = deadline
             elif not self.selector.select(timeout=min(remaining, 1.0)):
                 continue
             chunk = os.read(self.fd, 1 << 20)
@@ -458,6 +465,21 @@ def run_checks(notebook: str | Path, exercise: str, checks: dict, limits: Limits
                     report.crashed_cells[hung] = how
                 report.restarts += 1
                 continue
+            if current is None and report.mode not in ("starting", "loading"):
+                # loaded, then failed between two checks (a stall, a crash or stray output after a result): the
+                # results received stay; the checks not run yet get a fresh worker while each attempt adds one
+                left = [cid for cid in remaining if cid not in report.runs]
+                if left and len(left) < len(remaining):
+                    remaining = left
+                    report.restarts += 1
+                    continue
+                for cid in left:
+                    report.runs[cid] = CheckRun("error", {
+                        "timeout": "not run: the grader's worker stopped answering between two checks",
+                        "eof": f"not run: the grader's worker ended between two checks ({how})",
+                        "garbled": f"not run: the notebook wrote unreadable results between two checks{_why(report)}",
+                    }[kind])
+                break
             if current is None:  # failed while loading: nothing can be graded
                 message = {
                     "timeout": f"loading the notebook took longer than {limits.load_seconds:.0f} s "
@@ -468,7 +490,8 @@ def run_checks(notebook: str | Path, exercise: str, checks: dict, limits: Limits
                     "garbled": f"the notebook produced unreadable results while loading{_why(report)}",
                 }[kind]
                 for cid in remaining:
-                    report.runs[cid] = CheckRun("load_failed", message)
+                    if cid not in report.runs:
+                        report.runs[cid] = CheckRun("load_failed", message)
                 break
             report.runs[current] = CheckRun(
                 "timeout" if kind == "timeout" else "crashed",
@@ -533,6 +556,7 @@ def _drive(worker: _Worker, checks: dict, remaining: list[str], report: WorkerRe
         elif kind == "result" and current is not None and event.get("id") == current:
             report.runs[current] = _within_budget(_check_run(event, time.monotonic() - check_started), report)
             current = None
+            deadline = min(time.monotonic() + BETWEEN_CHECKS_SECONDS, budget_end)  # for the next start or done
         elif kind == "done" and loaded:
             missing = [cid for cid in remaining if cid not in report.runs]
             return ("garbled", missing[0]) if missing else None
@@ -545,13 +569,15 @@ def _within_budget(run: CheckRun, report: WorkerReport) -> CheckRun:
 
     Every check's outputs are kept in the trusted parent until the notebook is scored, so a notebook returning
     the largest result a line allows from each of its checks would hold most of a gigabyte, times the grading
-    slots; the largest reference holds about 3 million values in all."""
+    slots; the largest reference holds about half a million values in all. A refused result's values are
+    not counted, so it does not cost the checks after it."""
     if run.status != "ok":
         return run
     from .plaindata import size_of
 
-    report.values += size_of(run.outputs)
-    if report.values <= MAX_NOTEBOOK_VALUES:
+    values = size_of(run.outputs)
+    if report.values + values <= MAX_NOTEBOOK_VALUES:
+        report.values += values
         return run
     return CheckRun("error", f"produced results that bring the notebook's total past {MAX_NOTEBOOK_VALUES:,} "
                     "values, far more than any solution's (huge tensors returned from every function?)",

@@ -95,7 +95,9 @@ def check(item: str, namespace: dict, include_hidden: bool | None = None) -> Non
         mode = os.environ.get("NBGRADER_EXECUTION")
         if mode in ("autograde", "validate"):  # never award points, nor report a pass, without a reference
             verb = "grade" if mode == "autograde" else "check"
-            raise SelfCheckFailed(f"reference solutions not available: cannot {verb} {item} (set COURSE_REFERENCE)")
+            raise SelfCheckFailed(f"reference solutions not available here: cannot {verb} {item} (the grading "
+                                  "machine sets COURSE_REFERENCE to them; a student's Validate cannot check it: "
+                                  "submit the notebook)")
         print(f"The reference solutions are not available here: submit {slug} to the autograder to check {item}.")
         return
     verdicts = evaluate(types.SimpleNamespace(**namespace), slug, reference, {item}, include_hidden)

@@ -35,18 +35,18 @@ $PY -c "import torch, torchvision; print(torch.__version__, torchvision.__versio
 torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')" || exit 1
 $PY -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" || { echo "no CUDA: nothing to do"; exit 1; }
 
-step "1. the CUDA paths: bf16 autocast and torch.compile, 200 steps each, artifacts written (at most 150 s)"
-timeout 60 $PY -m vaegan train vae --device cuda --steps 200 --amp bf16 --out /tmp/vae_bf16 || echo "vae bf16: $?"
-timeout 90 $PY -m vaegan train gan --device cuda --steps 200 --compile --out /tmp/gan_compile || echo "gan compile: $?"
+step "1. the CUDA paths: bf16 autocast and torch.compile, 200 steps each, artifacts written (at most 120 s)"
+timeout 45 $PY -m vaegan train vae --device cuda --steps 200 --amp bf16 --out /tmp/vae_bf16 || echo "vae bf16: $?"
+timeout 75 $PY -m vaegan train gan --device cuda --steps 200 --compile --out /tmp/gan_compile || echo "gan compile: $?"
 ls /tmp/vae_bf16 /tmp/gan_compile
 
-step "2. make bench on CUDA: trainer against the seed-style loop, with the fraction of peak (at most 200 s)"
-timeout 200 $PY benchmarks/bench.py --devices cuda --json "$OUT/bench.json" || echo "bench stopped: $?"
+step "2. make bench on CUDA: trainer against the seed-style loop, with the fraction of peak (at most 150 s)"
+timeout 150 $PY benchmarks/bench.py --devices cuda --json "$OUT/bench.json" || echo "bench stopped: $?"
 
 step "3. the GAN with the seed recipe and schedule (9,300 steps) on CUDA, then its quality (at most 240 s)"
 RUN=/tmp/gan_seed_cuda
-timeout 200 $PY -m vaegan train gan --device cuda --out "$RUN" --save-every 9300 || echo "training stopped: $?"
+timeout 180 $PY -m vaegan train gan --device cuda --out "$RUN" --save-every 9300 || echo "training stopped: $?"
 timeout 60 $PY benchmarks/gan_quality.py "$RUN" --json "$OUT/gan_quality.json" || echo "scoring stopped: $?"
 cp "$RUN/metrics.json" "$OUT/gan_metrics.json" 2>/dev/null
-cp "$RUN"/gen_09300.png "$OUT/" 2>/dev/null
+cp "$RUN"/gan_gen_imgs/gen_09300.png "$OUT/" 2>/dev/null
 step "done"

@@ -6,10 +6,12 @@ none stops the run, touches another student's result, the references or the outp
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -466,22 +468,87 @@ def test_a_result_of_millions_of_values_is_refused_before_it_is_parsed():
         events._close_pipe()
 
 
-def test_an_event_written_in_time_but_read_late_is_not_a_timeout():
+def test_an_event_written_in_time_but_read_late_is_not_a_timeout(monkeypatch):
     """The grading thread may get to the pipe after the deadline (a busy machine; another thread holding the GIL
-    while it parses a large result): what the worker had written by then is still read, once per deadline."""
+    while it parses a large result): what the worker is sending is still read, a line larger than the pipe's
+    buffer too, for LATE_READ_SECONDS per deadline; a worker writing on cannot push the deadline back further."""
     import time
 
+    from autograder import runner
+
+    monkeypatch.setattr(runner, "LATE_READ_SECONDS", 1.0)
     events, write_fd = _events_on_a_pipe()
     try:
-        os.write(write_fd, b'{"event": "result", "id": "a.b"}\n{"event": "done"}\n')
+        big = b'{"event": "result", "id": "a.b", "outputs": "' + b"x" * 2_000_000 + b'"}\n'  # 30 pipe buffers
+        writer = threading.Thread(target=lambda: os.write(write_fd, big + b'{"event": "done"}\n'), daemon=True)
+        writer.start()
+        time.sleep(0.2)  # the worker is blocked in its write, the buffer full
         deadline = time.monotonic() - 1  # already past when the thread looks
-        assert events.next_event(deadline) == {"event": "result", "id": "a.b"}
-        assert events.next_event(deadline) == {"event": "done"}  # read in the same late read
+        assert events.next_event(deadline)["id"] == "a.b"
+        assert events.next_event(deadline) == {"event": "done"}
+        writer.join()
+        time.sleep(1.1)  # the grace is over: what comes now is late
         os.write(write_fd, b'{"event": "start", "id": "a.c"}\n')
-        assert events.next_event(deadline) == "timeout"  # one late read per deadline: writing more cannot delay it
+        assert events.next_event(deadline) == "timeout"
     finally:
         os.close(write_fd)
         events._close_pipe()
+
+
+class _ScriptedWorker:
+    """Stands in for a worker: plays ``script`` (delay in seconds, event) on a pipe, as the real one writes."""
+
+    def __init__(self, script):
+        from autograder.runner import _Events
+
+        read_fd, self.write_fd = os.pipe()
+        self.events = _Events()
+        self.events._open(read_fd)
+
+        def play():
+            for delay, event in script:
+                time.sleep(delay)
+                os.write(self.write_fd, (json.dumps(event) + "\n").encode())
+        self.thread = threading.Thread(target=play, daemon=True)
+        self.thread.start()
+
+    def next_event(self, deadline):
+        return self.events.next_event(deadline)
+
+    def stop(self):
+        self.events._close_pipe()
+        return "stopped"
+
+    def tail(self):
+        return ""
+
+
+def test_a_result_received_in_time_survives_a_stall_before_the_next_check(monkeypatch, tmp_path):
+    """The worker answers check a in time, then stalls before starting b: a's result stays, and b alone is graded
+    by a fresh worker; neither is called a load failure of the whole notebook (which it was)."""
+    from autograder import runner
+
+    monkeypatch.setattr(runner, "BETWEEN_CHECKS_SECONDS", 0.5)
+    loaded = [(0, {"event": "ready"}), (0, {"event": "loaded", "mode": "metadata"})]
+    scripts = iter([
+        [*loaded, (0, {"event": "start", "id": "x.a"}),
+         (0.1, {"event": "result", "id": "x.a", "status": "ok", "outputs": {"v": 1}}),
+         (1.5, {"event": "start", "id": "x.b"})],  # too late: the first worker is given up
+        [*loaded, (0, {"event": "start", "id": "x.b"}),
+         (0, {"event": "result", "id": "x.b", "status": "ok", "outputs": {"v": 2}}), (0, {"event": "done"})],
+    ])
+    monkeypatch.setattr(runner, "_Worker", lambda job, limits, workdir: _ScriptedWorker(next(scripts)))
+    notebook = tmp_path / "n.ipynb"
+    notebook.write_text("{}")
+    report = runner.run_checks(notebook, "00_setup_and_data", {"x.a": _FakeCheck(), "x.b": _FakeCheck()})
+    assert {cid: (run.status, run.outputs) for cid, run in report.runs.items()} == \
+        {"x.a": ("ok", {"v": 1}), "x.b": ("ok", {"v": 2})}, report.runs
+    assert report.restarts == 1
+
+
+class _FakeCheck:
+    timeout = 5.0
+    name = "c"
 
 
 # ---------------------------------------------------------------- the probes' own code, replaced by the notebook
@@ -595,9 +662,11 @@ def test_a_notebooks_results_together_are_capped_in_the_parent():
     from autograder.runner import CheckRun, WorkerReport
 
     report = WorkerReport()
-    big = runner.MAX_NOTEBOOK_VALUES // 2 - 1  # with its dict, each output holds big + 1 values
+    big = runner.MAX_NOTEBOOK_VALUES // 2 - 10  # with its dict, each output holds big + 1 values
     kept = [runner._within_budget(CheckRun("ok", "", outputs={"x": torch.zeros(big)}), report) for _ in range(3)]
     assert [run.status for run in kept] == ["ok", "ok", "error"]
     assert kept[2].outputs is None and "far more than any solution's" in kept[2].message
+    small = runner._within_budget(CheckRun("ok", "", outputs={"x": torch.zeros(3)}), report)
+    assert small.status == "ok"  # the refused result's values were not counted
     failed = runner._within_budget(CheckRun("error", "raised ValueError"), report)
     assert failed.message == "raised ValueError"  # a failed check is left as it is

@@ -128,8 +128,7 @@ def run_job(job: dict, channel: Channel) -> None:
     for error in loaded.errors:  # a cell skipped because it crashed an earlier attempt, not because it hung
         if str(error.cell) in crashed:
             how = str(crashed[str(error.cell)])
-            cause = ("too much memory, or os.kill" if "SIGKILL" in how else "os._exit, sys.exit in a thread, or a "
-                     "crash in C code")
+            cause = "too much memory, or os.kill" if "SIGKILL" in how else "os._exit, or a crash in C code"
             error.message = (f"cell {error.cell + 1} crashed the grader while loading ({how}) and was skipped "
                              f"({cause} at the top level of the cell?); the other cells were loaded without it")
     restored = restore()  # what the notebook's top level replaced in the grader or a library, put back

@@ -71,6 +71,7 @@ class Reference:
             raise ReferenceProblem(f"the reference {self.notebook} fails its own checks: {detail or errors}\n"
                                    f"{report.log_tail}")
         self.outputs = {cid: run.outputs for cid, run in report.runs.items()}
+        self.values = {cid: run.values for cid, run in report.runs.items()}  # sizes, for _oversized
         self.inputs = {cid: run.inputs for cid, run in report.runs.items() if run.inputs is not None}
 
     def zero_results(self, message: str) -> list[CheckResult]:
@@ -84,7 +85,7 @@ def score_report(reference: Reference, report: WorkerReport) -> list[CheckResult
     for check in reference.checks:
         run = report.runs.get(check.id) or CheckRun("not_run", "not run")
         max_score = reference.max_scores[check.id]
-        oversized = _oversized(run.outputs, reference.outputs[check.id]) if run.status == "ok" else ""
+        oversized = _oversized(run.values, reference.values[check.id]) if run.status == "ok" else ""
         if oversized:
             fraction, message = 0.0, f"{check.item}: {oversized}"
         elif run.status == "ok":
@@ -99,13 +100,11 @@ def score_report(reference: Reference, report: WorkerReport) -> list[CheckResult
 OVERSIZE_FACTOR, OVERSIZE_SLACK = 8, 100_000  # honest outputs hold about what the reference's hold
 
 
-def _oversized(outputs: dict, expected: dict) -> str:
-    """Why a student's outputs are refused before judging, or "": far more values than the reference's (a tensor
-    of millions of elements where a vector is due). Judges run here, in the trusted parent, and some of their
-    work grows with what they compare; a shape message from the judge is kept for outputs of ordinary size."""
-    from .plaindata import size_of  # imports torch: not at start-up
-
-    got, want = size_of(outputs), size_of(expected)
+def _oversized(got: int, want: int) -> str:
+    """Why a student's outputs (``got`` values, counted by the runner as they arrived) are refused before judging,
+    or "": far more values than the reference's ``want`` (a tensor of millions of elements where a vector is
+    due). Judges run here, in the trusted parent, and some of their work grows with what they compare; a shape
+    message from the judge is kept for outputs of ordinary size."""
     if got <= OVERSIZE_FACTOR * want + OVERSIZE_SLACK:
         return ""
     return (f"the outputs hold {got:,} values where the reference's hold {want:,}: far larger than the check asks "

@@ -55,6 +55,7 @@ class CheckRun:
     outputs: dict | None = None
     inputs: object = None  # reference mode: plain inputs prepared for students
     seconds: float = 0.0
+    values: int = 0  # decoded values in ``outputs`` (``plaindata.size_of``), counted once when received
 
 
 @dataclass
@@ -575,9 +576,9 @@ def _within_budget(run: CheckRun, report: WorkerReport) -> CheckRun:
         return run
     from .plaindata import size_of
 
-    values = size_of(run.outputs)
-    if report.values + values <= MAX_NOTEBOOK_VALUES:
-        report.values += values
+    run.values = size_of(run.outputs)
+    if report.values + run.values <= MAX_NOTEBOOK_VALUES:
+        report.values += run.values
         return run
     return CheckRun("error", f"produced results that bring the notebook's total past {MAX_NOTEBOOK_VALUES:,} "
                     "values, far more than any solution's (huge tensors returned from every function?)",

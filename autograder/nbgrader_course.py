@@ -89,6 +89,9 @@ c.ClearSolutions.text_stub = {TEXT_STUB!r}
 
 # A self-check cell runs every check of its item; nbgrader's default cell timeout is 30 s.
 c.Execute.timeout = {CELL_TIMEOUT}
+# Stopped at once after its last cell (the outputs are in by then): a graceful shutdown of a
+# kernel that imported torch takes about 2 s more per notebook graded.
+c.Execute.shutdown_kernel = "immediate"
 
 # The kernels nbgrader starts (validate, autograde) inherit this environment: every check,
 # hidden ones too, as `python -m autograder grade` runs them; the reference solutions the

@@ -124,6 +124,7 @@ def test_config_is_loadable_by_nbgrader(tmp_path):
     assert config.CourseDirectory.course_id == "vaegan"
     assert config.ClearSolutions.code_stub == {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
     assert config.Execute.timeout >= 300
+    assert config.Execute.shutdown_kernel == "immediate"  # a graceful stop costs 2 s per notebook
 
 
 def test_graded_cells_only_keeps_what_the_grader_reads():

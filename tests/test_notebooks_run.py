@@ -18,7 +18,7 @@ def run_notebook(path: Path, tmp_path: Path, timeout: int = 300):
     os.environ.update({"COURSE_FAST": "1", "COURSE_OFFLINE": "1", "OMP_NUM_THREADS": "1", "MPLBACKEND": "module://matplotlib_inline.backend_inline",
                        "COURSE_RUNS_DIR": str(tmp_path / "runs")})
     try:
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", shutdown_kernel="immediate",
                                 resources={"metadata": {"path": str(path.parent)}})
         client.execute()
     finally:

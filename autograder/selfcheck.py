@@ -50,14 +50,24 @@ def _plain(value):
     return decode(encode(value))
 
 
-def run_check(check: Check, student, reference) -> Verdict:
-    """Probe reference and student in this process (same seed, same inputs) and judge."""
+def run_check(check: Check, student, reference, expected: dict | None = None) -> Verdict:
+    """Probe reference and student in this process (same seed, same inputs) and judge.
+
+    ``expected`` (check id -> the reference's encoded inputs and outputs) keeps what the reference
+    gave, for judging many variants against one reference (the test catalogues); each student
+    probe gets a fresh copy of the inputs, as a grader worker does.
+    """
     from vaegan.devices import seed_everything
 
-    seed_everything(check.seed)
-    inputs = _plain(check.prepare(reference)) if check.prepare else {}
-    seed_everything(check.seed)
-    expected = _plain(check.probe(reference, inputs))
+    if expected is not None and check.id in expected:
+        inputs_plain, outputs_plain = expected[check.id]
+    else:
+        seed_everything(check.seed)
+        inputs_plain = encode(check.prepare(reference)) if check.prepare else {}
+        seed_everything(check.seed)
+        outputs_plain = encode(check.probe(reference, decode(inputs_plain)))
+        if expected is not None:
+            expected[check.id] = (inputs_plain, outputs_plain)
     missing = [n for n in check.needs() if not hasattr(student, n)]
     if missing:
         return Verdict.failed(f"{', '.join(missing)} is not defined: run the cell that defines it")
@@ -65,23 +75,25 @@ def run_check(check: Check, student, reference) -> Verdict:
     try:
         with warnings.catch_warnings():  # the probes' inputs are odd on purpose (singular matrices): no noise
             warnings.simplefilter("ignore")
-            got = _plain(check.probe(student, inputs))
+            got = _plain(check.probe(student, decode(inputs_plain)))
     except Exception as err:  # noqa: BLE001 - report the student's error readably
         if is_stub(err):
             return Verdict.failed("not implemented yet: replace `raise NotImplementedError()` with your code")
         return Verdict.failed(f"raised {explain_error(err)}{where_in_notebook(err)}")
-    return check.evaluate(got, expected)
+    return check.evaluate(got, decode(outputs_plain))
 
 
-def evaluate(student, slug: str, reference=None, items=None, include_hidden: bool = True) -> dict[str, Verdict]:
-    """``{check id: Verdict}`` for every (selected) check of ``slug`` on ``student``."""
+def evaluate(student, slug: str, reference=None, items=None, include_hidden: bool = True,
+             expected: dict | None = None) -> dict[str, Verdict]:
+    """``{check id: Verdict}`` for every (selected) check of ``slug`` on ``student``; ``expected``
+    as in ``run_check`` (one dict per reference)."""
     reference = reference if reference is not None else reference_module(slug)
     if reference is None:
         raise FileNotFoundError("the reference solutions are not available here")
     verdicts = {}
     for check in checks_for(slug).checks:
         if (items is None or check.item in items) and (check.visible or include_hidden):
-            verdicts[check.id] = run_check(check, student, reference)
+            verdicts[check.id] = run_check(check, student, reference, expected)
     return verdicts
 
 

@@ -2,6 +2,7 @@
 through the real grader (worker processes, integrity guard, time limits)."""
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 from pathlib import Path
@@ -32,11 +33,19 @@ CASES = [(slug, a) for slug, alts in CATALOGUE.items() for a in alts]
 IDS = [f"{s}:{a.item}:{a.label}" for s, a in CASES]
 
 
+@functools.cache
+def _reference(slug: str) -> tuple:
+    """The reference and what it gave each check (``expected``), shared by every catalogued variant
+    of ``slug`` in this process: the reference is probed once per check, not once per variant."""
+    return load_reference(slug), {}
+
+
 @pytest.mark.parametrize("slug,alt", CASES, ids=IDS)
 def test_alternative_gets_full_marks_in_process(slug, alt):
     student = load_reference(slug)  # a fresh module each time
     exec(compile(alt.source, f"<alternative {alt.label}>", "exec"), student.__dict__)
-    verdicts = evaluate(student, slug, load_reference(slug))
+    reference, expected = _reference(slug)
+    verdicts = evaluate(student, slug, reference, expected=expected)
     lost = {cid: v.message for cid, v in verdicts.items() if v.fraction < 1.0}
     assert not lost, lost
 

@@ -189,3 +189,20 @@ def test_without_a_reference_nbgrader_never_reports_a_pass(monkeypatch, capsys, 
         monkeypatch.setenv("NBGRADER_EXECUTION", mode)
         with pytest.raises(SelfCheckFailed, match="reference solutions not available"):
             check("kl_divergence", {})
+
+
+def test_kept_reference_outputs_judge_as_a_fresh_reference_does_and_survive_a_probe_that_mutates():
+    """``evaluate(..., expected=...)`` probes the reference once per check; a student that changes its
+    input tensors in place cannot change what the next student is given or compared with."""
+    slug, item = "00_setup_and_data", "to_tanh_range"
+    mutating = _student(slug, "def to_tanh_range(x):\n    return x.mul_(2).sub_(1)")  # right values, in place
+    wrong = _student(slug, "def to_tanh_range(x):\n    return x * 2")
+    expected = {}
+    reference = load_reference(slug)
+    kept = {}
+    for module in (mutating, wrong, load_reference(slug)):
+        kept[module] = {cid: v.message for cid, v in evaluate(module, slug, reference, {item}, expected=expected).items()}
+        assert kept[module] == {cid: v.message for cid, v in evaluate(module, slug, load_reference(slug), {item}).items()}
+    assert expected and set(expected) == set(kept[wrong])
+    assert any(m != "passed" for m in kept[wrong].values())
+    assert all(v.fraction == 1.0 for v in evaluate(load_reference(slug), slug, reference, {item}, expected=expected).values())

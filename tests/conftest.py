@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 
 import nbformat
@@ -39,3 +40,25 @@ def notebook_factory(tmp_path):
         return make_notebook((folder or tmp_path) / name, cells, metadata)
 
     return factory
+
+
+def once_per_run(tmp_path_factory, name: str, compute):
+    """``compute()``, run by the first xdist worker that asks and unpickled by the others.
+
+    A module-scoped fixture runs once per worker that gets one of its tests, and ``--dist
+    worksteal`` may split a module between both: a class run of a minute then ran twice. What
+    ``compute`` returns must be picklable and must not depend on the process (return a snapshot of
+    anything process-local, such as a server's hit count, with it).
+    """
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the folder both workers' temporary folders live in, one per run
+    path = base / f"once-{name}.pickle"
+    with FileLock(str(path) + ".lock"):
+        if path.is_file():
+            return pickle.loads(path.read_bytes())
+        value = compute()
+        path.write_bytes(pickle.dumps(value))
+        return value

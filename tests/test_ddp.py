@@ -20,6 +20,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from tests.conftest import once_per_run
 from tests.test_train import IMPORTS, impl_folder, namespace
 from vaegan.train import CheckpointError, train_gan, train_vae
 from vaegan.train import ddp as ddp_module
@@ -137,6 +138,10 @@ def load(path: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def two_process_runs(tmp_path_factory):
+    return once_per_run(tmp_path_factory, "ddp-two-processes", lambda: _two_process_runs(tmp_path_factory))
+
+
+def _two_process_runs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("ddp")
     mp.start_processes(_worker, args=(WORLD, free_port(), str(folder)), nprocs=WORLD, start_method="spawn")
     ranks = [torch.load(folder / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
@@ -145,6 +150,10 @@ def two_process_runs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def one_process_runs(tmp_path_factory):
+    return once_per_run(tmp_path_factory, "ddp-one-process", lambda: _one_process_runs(tmp_path_factory))
+
+
+def _one_process_runs(tmp_path_factory):
     import vaegan.train.gan as gan
     import vaegan.train.vae as vae
 

@@ -17,6 +17,7 @@ from autograder.checks import checks_for
 from autograder.grading import grade_paths
 from autograder.report import GRADES_HEADER, write_reports
 from autograder.runner import Limits
+from tests.conftest import once_per_run
 
 REPO = Path(__file__).resolve().parents[1]
 SOLUTION = REPO / "solutions" / "00_setup_and_data.ipynb"
@@ -45,7 +46,11 @@ GOOD = {
 
 @pytest.fixture(scope="module")
 def graded_class(tmp_path_factory):
-    """Grade one class folder once; the tests below read the results."""
+    """Grade one class folder once per run; the tests below read the results."""
+    return once_per_run(tmp_path_factory, "grader-class", lambda: _grade_class(tmp_path_factory))
+
+
+def _grade_class(tmp_path_factory):
     root = tmp_path_factory.mktemp("class")
     sub = root / "submitted"
     variant(sub / "alice" / "00_setup_and_data" / "00_setup_and_data.ipynb", GOOD)  # honest, different style

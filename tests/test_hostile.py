@@ -21,6 +21,7 @@ import pytest
 from autograder.grading import grade_paths
 from autograder.runner import Limits
 from autograder.sandbox import detect
+from tests.conftest import once_per_run
 from tests.test_grader import EXERCISE, GOOD, REPO, SOLUTION, variant
 
 ISOLATED = detect().namespaces
@@ -282,6 +283,11 @@ PROTECTED = [SOLUTION, EXERCISE, REPO / "autograder" / "__init__.py"]  # the fil
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
+    """(results by student, notes, grades folder, digests before, loopback server hits), once per run."""
+    return once_per_run(tmp_path_factory, "hostile-class", lambda: _grade_hostile_class(tmp_path_factory))
+
+
+def _grade_hostile_class(tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile")
     cls = root / "class"
     variant(cls / "honest" / "00_setup_and_data.ipynb", GOOD)
@@ -303,7 +309,7 @@ def graded(tmp_path_factory):
         if OUTSIDE:
             shutil.rmtree(OUTSIDE, ignore_errors=True)
     STOP.set()
-    return {r.student: r for r in run.results}, run.notes, out, before
+    return {r.student: r for r in run.results}, run.notes, out, before, list(HITS)  # this process's server
 
 
 def twin_scores(twin: dict) -> dict:
@@ -365,12 +371,12 @@ def test_hostile_submission(graded, case):
 
 
 def test_nothing_outside_was_touched(graded):
-    _, _, out, before = graded
+    _, _, out, before, hits = graded
     assert _digest(PROTECTED) == before
     assert (out / "sentinel.txt").read_text() == "must survive"
     if ISOLATED:
         assert not Path(CANARY).exists()
-        assert HITS == [], "a worker reached the loopback server: the network is not isolated"
+        assert hits == [], "a worker reached the loopback server: the network is not isolated"
 
 
 @pytest.mark.parametrize("name", list(BROKEN), ids=str)

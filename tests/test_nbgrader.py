@@ -34,6 +34,7 @@ import nbformat
 import pytest
 
 from autograder import nbgrader_course as course
+from tests.conftest import once_per_run
 from vaegan.curriculum import EXERCISES
 
 nbgrader = pytest.importorskip("nbgrader", reason="nbgrader is not installed (pip install -e '.[dev]')")
@@ -223,6 +224,10 @@ def test_source_notebook_passes_nbgrader_validate(path, shared_kernel, tmp_path)
 # ---------------------------------------------------------------------------------- generate_assignment
 @pytest.fixture(scope="module")
 def generated(nbgrader_ok, tmp_path_factory):
+    return once_per_run(tmp_path_factory, "nbgrader-generated", lambda: _generate(tmp_path_factory))
+
+
+def _generate(tmp_path_factory):
     root = tmp_path_factory.mktemp("generate") / "course"
     course.build(root)
     done = course.run_nbgrader(root, "generate_assignment", "*", "--force", timeout=600, env=_env(root.parent))
@@ -293,6 +298,10 @@ def _first_mistakes(slug: str) -> dict:
 @pytest.fixture(scope="module")
 def autograded(generated, tmp_path_factory):
     """Submissions in ``submitted/``, graded by ``nbgrader autograde`` (one run) and by our grader."""
+    return once_per_run(tmp_path_factory, "nbgrader-autograded", lambda: _autograde(generated))
+
+
+def _autograde(generated):
     from autograder.grading import grade_paths
 
     root = generated
